@@ -32,7 +32,10 @@ def _method_signature(build: Callable[..., Any]) -> inspect.Signature:
     signature = inspect.signature(build)
     params = list(signature.parameters.values())[1:]
     this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
-    return signature.replace(parameters=[this, *params])
+    returns = signature.return_annotation
+    if isinstance(returns, str) and returns.startswith("ApiRequest[") and returns.endswith("]"):
+        returns = returns[len("ApiRequest[") : -1]
+    return signature.replace(parameters=[this, *params], return_annotation=returns)
 
 
 def sync_method(build: Callable[Concatenate[str, P], ApiRequest[T]]) -> Callable[Concatenate[Any, P], T]:
