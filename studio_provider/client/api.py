@@ -172,7 +172,11 @@ class StudioClient(StudioApi):
         self._transport = SyncTransport(config, transport=transport)
 
     def _execute(self, make: RequestFactory[T]) -> T:
-        return self._transport.send(make(self.config.team))
+        return self.send(make(self.config.team))
+
+    def send(self, request: ApiRequest[T]) -> T:
+        """Send a request built by :mod:`.endpoints` (with retries) and return its result."""
+        return self._transport.send(request)
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -202,7 +206,11 @@ class AsyncStudioClient(AsyncStudioApi):
         self._transport = AsyncTransport(config, transport=transport)
 
     async def _execute(self, make: RequestFactory[T]) -> T:
-        return await self._transport.send(make(self.config.team))
+        return await self.send(make(self.config.team))
+
+    async def send(self, request: ApiRequest[T]) -> T:
+        """Send a request built by :mod:`.endpoints` (with retries) and return its result."""
+        return await self._transport.send(request)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
