@@ -1,0 +1,62 @@
+# Quickstart: `make demo` and `make test` on a fresh machine with python3 and make.
+# Everything is installed into .venv (and .venv-floor for the Airflow 3.1 floor check) by these targets.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLOOR_VENV := .venv-floor
+FLOOR_AIRFLOW := apache-airflow==3.1.0
+PIP_FLAGS := -q --disable-pip-version-check
+# pip's per-index warnings about this machine's local mirrors are noise.
+QUIET_PIP := 2>&1 | grep -v "^WARNING: Location" || true
+
+.PHONY: help install test lint typecheck unit test-floor demo emulator clean
+
+help:
+	@echo "make demo        - run the example against the local Studio emulator"
+	@echo "make test        - ruff, mypy and the whole test suite (creates .venv)"
+	@echo "make test-floor  - the unit tests on the oldest supported Airflow ($(FLOOR_AIRFLOW))"
+	@echo "make emulator    - start the local Studio emulator on http://127.0.0.1:8765"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[test]" $(QUIET_PIP)
+	$(BIN)/python -c "import studio_provider, airflow, respx, pytest"
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check studio_provider tests dags_examples benchmarks
+
+typecheck: install
+	$(BIN)/mypy studio_provider
+
+unit: install
+	$(BIN)/pytest -q tests/client tests/hooks tests/test_get_provider_info.py
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+$(FLOOR_VENV)/.installed: pyproject.toml
+	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
+	$(FLOOR_VENV)/bin/python -m pip install $(PIP_FLAGS) "$(FLOOR_AIRFLOW)" -e ".[test]" $(QUIET_PIP)
+	$(FLOOR_VENV)/bin/python -c "import airflow; assert airflow.__version__ == '$(FLOOR_AIRFLOW:apache-airflow==%=%)', airflow.__version__"
+	touch $@
+
+test-floor: $(FLOOR_VENV)/.installed
+	$(FLOOR_VENV)/bin/pytest -q -p no:cacheprovider tests/client tests/hooks tests/test_get_provider_info.py
+
+demo: install
+	$(BIN)/python dags_examples/smoke_check.py
+
+emulator: install
+	$(BIN)/python -m studio_provider.emulator --token local-token --team local-team
+
+clean:
+	rm -rf $(VENV) $(FLOOR_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
