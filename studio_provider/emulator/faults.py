@@ -544,7 +544,7 @@ class _FaultMiddleware:
             await asyncio.sleep(decision.latency)
         rule = decision.rule
         if rule is not None:
-            call.entry["fault"] = rule.label
+            call.entry["fault"] = ",".join([*decision.latency_rules, rule.label])
         try:
             if rule is None or rule.kind == "latency":
                 await self._http_passthrough(scope, receive, send, call)
@@ -634,7 +634,7 @@ class _FaultMiddleware:
             await asyncio.sleep(decision.latency)
         rule = decision.rule
         if rule is not None:
-            call.entry["fault"] = rule.label
+            call.entry["fault"] = ",".join([*decision.latency_rules, rule.label])
         try:
             if rule is None or rule.kind in ("latency", "ws_disconnect"):
                 await self._ws_session(scope, receive, send, call, rule)

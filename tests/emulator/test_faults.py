@@ -237,6 +237,8 @@ def test_latency_combines_with_an_error(env: Any, client: httpx.Client) -> None:
     started = time.monotonic()
     assert client.get("/api/items/").status_code == 503
     assert time.monotonic() - started >= 0.2
+    fault = env[0].requests()[0]["fault"]
+    assert fault.startswith("latency#") and ",error#" in fault
 
 
 # ---- dropped connections ----------------------------------------------------------------------------
@@ -354,7 +356,8 @@ async def test_ws_disconnect_after_k_frames_only_first_connection(env: Any) -> N
 
 
 @pytest.mark.parametrize("ws_impl", ["websockets-sansio", "websockets"])
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # uvicorn's legacy "websockets" implementation
+# uvicorn's legacy "websockets" implementation warns about itself and about websockets.legacy.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*deprecated")
 async def test_ws_disconnect_reset_mode(ws_impl: str) -> None:
     injector = FaultInjector()
     state = AppState()
