@@ -507,6 +507,9 @@ class _Call:
         self.recorded = True
         if status is not None:
             self.entry["status"] = status
+        if self.entry["status"] is None:
+            # The app ended (or the client went away) before any response was started.
+            self.entry["status"] = "no_response"
         self.entry["duration_ms"] = round((time.monotonic() - self.started) * 1000.0, 3)
         self.injector.observations.record(self.entry)
 
