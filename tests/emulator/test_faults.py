@@ -680,3 +680,21 @@ def test_parse_fault_spec_examples() -> None:
         "seconds": 5.0,
         "mode": "reset",
     }
+
+
+async def test_app_without_response_is_logged_as_no_response() -> None:
+    injector = FaultInjector()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing should be sent")
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "query_string": b"token=t", "headers": []}
+    await injector.middleware(app)(scope, receive, send)
+    assert injector.requests()[0]["status"] == "no_response"
+    assert injector.counters()["routes"]["GET /x"]["statuses"] == {"no_response": 1}
