@@ -1,0 +1,95 @@
+"""Admin routes of the emulator itself (under ``/_emulator``): the clock, seeding and a state summary.
+
+They need a valid token like the API (the team defaults to the token's first team).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from .clock import iso
+from .datasets import VERSION_COMPLETE, parse_ref
+from .errors import bad_request
+from .jobs import optional_int
+from .routing import emulator_of, json_body, team_of
+from .storage import put_object
+
+
+async def get_clock(request: Request) -> dict[str, Any]:
+    team_of(request)
+    clock = emulator_of(request).clock
+    return {"now": iso(clock.now()), "offset_seconds": clock.offset_seconds}
+
+
+async def advance_clock(request: Request) -> dict[str, Any]:
+    body = await json_body(request)
+    team_of(request, body)
+    seconds = body.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise bad_request("seconds must be a non-negative number")
+    emulator = emulator_of(request)
+    now = emulator.advance_clock(float(seconds))
+    return {"now": iso(now), "offset_seconds": emulator.clock.offset_seconds}
+
+
+async def seed_dataset(request: Request) -> dict[str, Any]:
+    """Create a COMPLETE dataset version directly: {name, version?, job_id?, num_objects?, size?}."""
+    body = await json_body(request)
+    team = team_of(request, body)
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise bad_request("name is required")
+    text = name if not body.get("version") else f"{name}@v{str(body['version']).lstrip('v')}"
+    try:
+        ref = parse_ref(text)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    emulator = emulator_of(request)
+    job_id = body.get("job_id")
+    if job_id is not None:
+        emulator.state.job(team, str(job_id))
+    version = emulator.state.datasets.write(
+        team,
+        ref,
+        emulator.clock.now(),
+        str(job_id) if job_id is not None else None,
+        optional_int(body, "num_objects", 0),
+        optional_int(body, "size", 0),
+        status=VERSION_COMPLETE,
+    )
+    dataset = emulator.state.datasets.find(team, *ref.key)
+    assert dataset is not None
+    return {"dataset": dataset.to_dict(), "version": version.to_dict(dataset.id)}
+
+
+async def put_storage_object(request: Request) -> dict[str, Any]:
+    """Create an object that ``datachain/ls`` lists: {source: "s3://bucket/key", content | content_base64}."""
+    body = await json_body(request)
+    team = team_of(request, body)
+    source = body.get("source")
+    if not isinstance(source, str) or "/" not in source:
+        raise bad_request("source like s3://bucket/key is required")
+    if body.get("content_base64") is not None:
+        content = base64.b64decode(str(body["content_base64"]))
+    else:
+        content = str(body.get("content", "")).encode()
+    put_object(emulator_of(request).state.data_dir, team, source, content)
+    return {"source": source, "size": len(content)}
+
+
+async def state_summary(request: Request) -> dict[str, Any]:
+    team_of(request)
+    return emulator_of(request).state.summary()
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    router.add_api_route("/clock", get_clock, methods=["GET"])
+    router.add_api_route("/clock/advance", advance_clock, methods=["POST"])
+    router.add_api_route("/datasets", seed_dataset, methods=["POST"])
+    router.add_api_route("/storage", put_storage_object, methods=["POST"])
+    router.add_api_route("/state", state_summary, methods=["GET"])
+    return router

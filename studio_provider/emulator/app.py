@@ -1,0 +1,58 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from . import api_admin, api_datasets, api_jobs, api_pipelines, api_rbac, websocket
+from .config import EmulatorConfig
+from .errors import install_error_handlers
+from .faults import FaultInjector
+from .runtime import Emulator
+
+
+def create_app(
+    config: EmulatorConfig, injector: FaultInjector | None = None, *, emulator: Emulator | None = None
+) -> Any:
+    """The emulator as an ASGI app, wrapped by the fault injector's middleware.
+
+    Pass ``emulator`` to keep a handle on its state (the in-process server does); otherwise one is made
+    from ``config``. Admin routes are mounted under ``/_emulator``, the API under ``/api``.
+    """
+    emulator = emulator or Emulator(config)
+    injector = injector or FaultInjector()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await emulator.start()
+        try:
+            yield
+        finally:
+            await emulator.stop()
+
+    # No slash redirects: a 307 turns a client's POST into a retry it may not make; both variants are routed.
+    app = FastAPI(
+        title="DataChain Studio emulator",
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.emulator = emulator
+    app.state.injector = injector
+    install_error_handlers(app)
+    for module in (api_jobs, api_datasets, api_pipelines, api_rbac, websocket):
+        app.include_router(module.build_router(), prefix="/api")
+    app.include_router(api_admin.build_router(), prefix="/_emulator")
+    app.include_router(injector.admin_router(), prefix="/_emulator")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> dict[str, str]:
+        return {"service": "DataChain Studio emulator", "api": "/api"}
+
+    return injector.middleware(app)

@@ -1,0 +1,87 @@
+"""``/api/logs/follow/``: a job's log lines and status changes over a WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+
+from .auth import authenticate
+from .clock import iso
+from .errors import ApiError, bad_request
+from .routing import flag, slash_variants
+from .runtime import Emulator
+from .state import JobRecord
+
+
+def _job_frame(job: JobRecord) -> dict[str, Any]:
+    return {
+        "job": {
+            "id": job.id,
+            "status": job.status,
+            "exit_code": job.exit_code,
+            "error_message": job.error_message,
+            "finished_at": iso(job.finished_at),
+        }
+    }
+
+
+async def follow_logs(websocket: WebSocket) -> None:
+    """Send logs as they arrive, every status change and pings; close after the terminal status."""
+    emulator = websocket.app.state.emulator
+    assert isinstance(emulator, Emulator)
+    params = websocket.query_params
+    try:
+        team = authenticate(
+            emulator.config.tokens, websocket.headers.get("authorization"), params.get("team_name")
+        )
+        job_id = params.get("job_id")
+        if not job_id:
+            raise bad_request("job_id is required")
+        job = emulator.state.job(team, job_id)
+    except ApiError as exc:
+        # Refuse the handshake with a real HTTP status, so clients see 401/403/404 rather than a close.
+        await websocket.send_denial_response(JSONResponse({"message": exc.message}, status_code=exc.status))
+        return
+    await websocket.accept()
+    no_follow = flag(params.get("no_follow"))
+    interval = emulator.config.ws_ping_interval
+    loop = asyncio.get_running_loop()
+    last_ping = loop.time()
+    sent_lines = 0
+    sent_status: str | None = None
+    try:
+        while True:
+            # Status first: once it is terminal every log line is already in, so they all go out before it.
+            status, finished = job.status, job.finished
+            if len(job.logs) > sent_lines:
+                batch = job.logs[sent_lines:]
+                sent_lines += len(batch)
+                await websocket.send_json(
+                    {"logs": [{"id": line_id, "message": text} for line_id, text in batch]}
+                )
+            if status != sent_status:
+                sent_status = status
+                await websocket.send_json(_job_frame(job))
+            if finished or no_follow:
+                await websocket.close(code=1000)
+                return
+            remaining = interval - (loop.time() - last_ping)
+            if remaining <= 0:
+                await websocket.send_json({"type": "ping"})
+                last_ping = loop.time()
+                continue
+            await job.wait_change(remaining)
+    except Exception:  # the client went away (disconnect, reset): nothing left to do
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1011)
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for path in slash_variants("/logs/follow/"):
+        router.add_api_websocket_route(path, follow_logs)
+    return router
