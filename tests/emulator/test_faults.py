@@ -698,3 +698,97 @@ async def test_app_without_response_is_logged_as_no_response() -> None:
     await injector.middleware(app)(scope, receive, send)
     assert injector.requests()[0]["status"] == "no_response"
     assert injector.counters()["routes"]["GET /x"]["statuses"] == {"no_response": 1}
+
+
+# ---- end to end, through the real emulator ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    # Imported here so that the unit tests above do not depend on the rest of the emulator.
+    from studio_provider.emulator.config import EmulatorConfig
+    from studio_provider.emulator.server import EmulatorServer
+
+    with EmulatorServer(EmulatorConfig(executor="simulated")) as server:
+        yield server
+
+
+@pytest.fixture
+def studio(emulator: Any) -> Iterator[tuple[Any, httpx.Client]]:
+    emulator.injector.reset()
+    with httpx.Client(base_url=emulator.api_url, headers=emulator.headers(), timeout=10.0) as c:
+        yield emulator, c
+
+
+def create_job(c: httpx.Client, team: str, environment: str = "") -> httpx.Response:
+    body = {"query": "print(1)", "query_type": "PYTHON", "team_name": team, "environment": environment}
+    return c.post("/datachain/jobs/", json=body)
+
+
+def test_e2e_lose_response_still_creates_the_job(studio: tuple[Any, httpx.Client]) -> None:
+    server, c = studio
+    server.injector.add_rule("lose_response", method="POST", path="/api/datachain/jobs/", count=1)
+    before = {job["id"] for job in c.get("/datachain/jobs/", params={"team_name": server.team}).json()}
+    lost = create_job(c, server.team)
+    assert lost.status_code == 502
+    assert "message" in lost.json()
+    after = c.get("/datachain/jobs/", params={"team_name": server.team}).json()
+    new = [job for job in after if job["id"] not in before]
+    assert len(new) == 1  # the server really created it
+    entry = server.injector.requests(method="POST", path="/api/datachain/jobs/")[-1]
+    assert (entry["status"], entry["upstream_status"]) == (502, 200)
+    assert create_job(c, server.team).status_code == 200
+
+
+def test_e2e_rate_limited_job_list(studio: tuple[Any, httpx.Client]) -> None:
+    server, c = studio
+    server.injector.add_rule(
+        "error", method="GET", path="/api/datachain/jobs/", status=429, retry_after=2, count=1
+    )
+    limited = c.get("/datachain/jobs/", params={"team_name": server.team})
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "2"
+    assert c.get("/datachain/jobs/", params={"team_name": server.team}).status_code == 200
+    counters = server.injector.counters()["routes"]["GET /api/datachain/jobs/"]["statuses"]
+    assert counters == {"429": 1, "200": 1}
+    assert server.token not in json.dumps(server.injector.requests())
+
+
+async def test_e2e_log_follow_is_cut_then_resumes(studio: tuple[Any, httpx.Client]) -> None:
+    server, c = studio
+    environment = "STUDIO_EMULATOR_DURATION=0.5\nSTUDIO_EMULATOR_LOG_LINES=3"
+    created = await asyncio.to_thread(create_job, c, server.team, environment)
+    job_id = created.json()["id"]
+    server.injector.add_rule("ws_disconnect", path="/api/logs/follow/", after_frames=1, count=1)
+    url = f"{server.ws_url}/logs/follow/?job_id={job_id}&team_name={server.team}"
+
+    async def follow() -> tuple[list[Any], ConnectionClosed | None]:
+        frames: list[Any] = []
+
+        async def session() -> ConnectionClosed | None:
+            try:
+                async with connect(url, additional_headers=server.headers(), open_timeout=5) as ws:
+                    async for message in ws:
+                        frames.append(json.loads(message))
+            except ConnectionClosedError as exc:
+                return exc
+            return None
+
+        return frames, await asyncio.wait_for(session(), 10.0)
+
+    frames, closed = await follow()
+    assert len(frames) == 1
+    assert closed is not None and closed.rcvd is not None and closed.rcvd.code == 1011
+    # A reconnecting reader gets the whole stream up to the terminal status.
+    frames, closed = await follow()
+    assert closed is None
+    statuses = [f["job"]["status"] for f in frames if "job" in f]
+    assert statuses and statuses[-1] == "COMPLETE"
+
+
+def test_e2e_dropped_connection(studio: tuple[Any, httpx.Client]) -> None:
+    server, c = studio
+    server.injector.add_rule("drop", method="GET", path="/api/datachain/clusters/", count=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        c.get("/datachain/clusters/", params={"team_name": server.team})
+    assert c.get("/datachain/clusters/", params={"team_name": server.team}).status_code == 200
