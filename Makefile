@@ -42,15 +42,21 @@ unit: install
 test: lint typecheck
 	$(BIN)/pytest -q
 
-$(FLOOR_VENV)/.installed: pyproject.toml
+$(FLOOR_VENV)/.installed: pyproject.toml tests/floor-constraints.txt
 	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
 	$(FLOOR_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
-	$(FLOOR_VENV)/bin/python -m pip install $(PIP_FLAGS) "$(FLOOR_AIRFLOW)" -e ".[test]" $(QUIET_PIP)
+	$(FLOOR_VENV)/bin/python -m pip install $(PIP_FLAGS) -c tests/floor-constraints.txt "$(FLOOR_AIRFLOW)" -e ".[test]" $(QUIET_PIP)
 	$(FLOOR_VENV)/bin/python -c "import airflow; assert airflow.__version__ == '$(FLOOR_AIRFLOW:apache-airflow==%=%)', airflow.__version__"
 	touch $@
 
+# Two tests are left out on 3.1.0: outside a supervised task its connection lookup of a *missing*
+# connection fails with an ImportError (SUPERVISOR_COMMS) instead of AirflowNotFoundException.
+FLOOR_DESELECT := \
+	--deselect tests/hooks/test_studio.py::test_default_connection_may_be_absent_when_environment_is_set \
+	--deselect tests/hooks/test_studio.py::test_missing_named_connection_says_how_to_create_it
+
 test-floor: $(FLOOR_VENV)/.installed
-	$(FLOOR_VENV)/bin/pytest -q -p no:cacheprovider tests/client tests/hooks tests/test_get_provider_info.py
+	$(FLOOR_VENV)/bin/pytest -q -p no:cacheprovider $(FLOOR_DESELECT) tests/client tests/hooks tests/test_get_provider_info.py
 
 demo: install
 	$(BIN)/python dags_examples/smoke_check.py

@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
 from studio_provider.client import (
     AsyncStudioApi,
@@ -28,6 +27,7 @@ from studio_provider.client import (
 )
 from studio_provider.client.api import RequestFactory
 from studio_provider.client.config import DEFAULT_URL, ENV_TEAM, ENV_TOKEN
+from studio_provider.compat import AirflowNotFoundException, aget_connection, mask_secret
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -37,16 +37,6 @@ T = TypeVar("T")
 CONN_TYPE = "datachain_studio"
 DEFAULT_CONN_ID = "datachain_studio_default"
 EXTRA_FIELDS = ("team", "auth_scheme", "timeout", "verify", "max_retries")
-
-
-def _mask(secret: str) -> None:
-    """Register the token with Airflow's secrets masker (a token from the environment is not masked
-    by Airflow on its own, unlike a connection password)."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - the secrets masker moved between Airflow releases
-        return
-    mask_secret(secret)
 
 
 def connection_extras(conn: Connection | None) -> dict[str, Any]:
@@ -95,7 +85,8 @@ def config_from_connection(conn: Connection | None, *, team: str | None = None) 
         extras=extras,
         source=source,
     )
-    _mask(config.token)
+    # A token from the environment is not masked by Airflow on its own, unlike a connection password.
+    mask_secret(config.token)
     return config
 
 
@@ -262,7 +253,7 @@ class StudioAsyncHook(_StudioConnection, BaseHook, AsyncStudioApi):
         """The resolved settings (the connection, then the environment)."""
         if self._config is None:
             try:
-                conn: Connection | None = await self.aget_connection(self.studio_conn_id)
+                conn: Connection | None = await aget_connection(self.studio_conn_id)
             except AirflowNotFoundException as exc:
                 self._fallback_allowed(exc)
                 conn = None

@@ -173,7 +173,7 @@ def test_team_argument_overrides_connection(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_token_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.log import redact
+    from airflow.sdk._shared.secrets_masker import redact
 
     monkeypatch.setenv("DATACHAIN_STUDIO_TOKEN", "env-only-token-987654")
     set_conn(monkeypatch, extra={"team": "t"})
