@@ -32,6 +32,8 @@ class JobStatus(str, Enum):
     @classmethod
     def parse(cls, value: object) -> JobStatus:
         """Read a status as the server sends it (case-insensitive); anything unknown is ``UNKNOWN``."""
+        if isinstance(value, cls):  # str() of a (str, Enum) member is "Class.NAME", not its value
+            return value
         try:
             return cls(str(value).upper())
         except ValueError:
@@ -65,6 +67,8 @@ class PipelineStatus(str, Enum):
     @classmethod
     def parse(cls, value: object) -> PipelineStatus:
         """Read a status as the server sends it (case-insensitive); anything unknown is ``UNKNOWN``."""
+        if isinstance(value, cls):  # str() of a (str, Enum) member is "Class.NAME", not its value
+            return value
         try:
             return cls(str(value).upper())
         except ValueError:
