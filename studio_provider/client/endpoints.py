@@ -419,9 +419,19 @@ def ls(team: str, *, source: str) -> ApiRequest[list[JSONDict] | None]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _pipeline_body(team: str, pipeline_id: str | None, name: str | None, **extra: Any) -> JSONDict:
+def _pipeline_action(
+    call: str,
+    action: str,
+    team: str,
+    pipeline_id: str | None,
+    name: str | None,
+    retry: Retry = Retry.IDEMPOTENT,
+    **extra: Any,
+) -> ApiRequest[Pipeline]:
+    """A ``POST datachain/pipeline/<action>`` on one pipeline, named by id or by name."""
     check.one_of(("pipeline_id", "name"), (pipeline_id, name))
-    return _compact({"team_name": team, "pipeline_id": pipeline_id, "name": name, **extra})
+    body = _compact({"team_name": team, "pipeline_id": pipeline_id, "name": name, **extra})
+    return ApiRequest(call, "POST", f"datachain/pipeline/{action}", _decode_pipeline, json=body, retry=retry)
 
 
 def trigger_pipeline(team: str, *, datasets: Sequence[str]) -> ApiRequest[Pipeline]:
@@ -488,8 +498,7 @@ def pause_pipeline(
     :param pipeline_id: the pipeline's id.
     :param name: the pipeline's name.
     """
-    body = _pipeline_body(team, pipeline_id, name)
-    return ApiRequest("pause_pipeline", "POST", "datachain/pipeline/pause", _decode_pipeline, json=body)
+    return _pipeline_action("pause_pipeline", "pause", team, pipeline_id, name)
 
 
 def resume_pipeline(
@@ -500,8 +509,7 @@ def resume_pipeline(
     :param pipeline_id: the pipeline's id.
     :param name: the pipeline's name.
     """
-    body = _pipeline_body(team, pipeline_id, name)
-    return ApiRequest("resume_pipeline", "POST", "datachain/pipeline/resume", _decode_pipeline, json=body)
+    return _pipeline_action("resume_pipeline", "resume", team, pipeline_id, name)
 
 
 def duplicate_pipeline(
@@ -512,15 +520,7 @@ def duplicate_pipeline(
     :param pipeline_id: the pipeline's id.
     :param name: the pipeline's name.
     """
-    body = _pipeline_body(team, pipeline_id, name)
-    return ApiRequest(
-        "duplicate_pipeline",
-        "POST",
-        "datachain/pipeline/duplicate",
-        _decode_pipeline,
-        json=body,
-        retry=Retry.UNSAFE,
-    )
+    return _pipeline_action("duplicate_pipeline", "duplicate", team, pipeline_id, name, Retry.UNSAFE)
 
 
 def remove_job_from_pipeline(
@@ -532,10 +532,8 @@ def remove_job_from_pipeline(
     :param pipeline_id: the pipeline's id.
     :param name: the pipeline's name.
     """
-    body = _pipeline_body(team, pipeline_id, name, job_id=check.required_text("job_id", job_id))
-    return ApiRequest(
-        "remove_job_from_pipeline", "POST", "datachain/pipeline/remove-job", _decode_pipeline, json=body
-    )
+    job = check.required_text("job_id", job_id)
+    return _pipeline_action("remove_job_from_pipeline", "remove-job", team, pipeline_id, name, job_id=job)
 
 
 def update_pipeline_settings(

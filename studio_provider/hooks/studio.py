@@ -98,8 +98,12 @@ class _StudioConnection:
     conn_type = CONN_TYPE
     hook_name = "DataChain Studio"
 
-    studio_conn_id: str
-    team: str | None
+    def __init__(
+        self, studio_conn_id: str = DEFAULT_CONN_ID, *, team: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.studio_conn_id = studio_conn_id
+        self.team = team
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -161,13 +165,6 @@ class StudioHook(_StudioConnection, BaseHook, StudioApi):
     :param studio_conn_id: the ``datachain_studio`` connection to use.
     :param team: the team to work in, overriding the connection's ``team`` extra.
     """
-
-    def __init__(
-        self, studio_conn_id: str = DEFAULT_CONN_ID, *, team: str | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.studio_conn_id = studio_conn_id
-        self.team = team
 
     @cached_property
     def config(self) -> StudioConfig:
@@ -243,9 +240,7 @@ class StudioAsyncHook(_StudioConnection, BaseHook, AsyncStudioApi):
     def __init__(
         self, studio_conn_id: str = DEFAULT_CONN_ID, *, team: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.studio_conn_id = studio_conn_id
-        self.team = team
+        super().__init__(studio_conn_id, team=team, **kwargs)
         self._config: StudioConfig | None = None
         self._client: AsyncStudioClient | None = None
 
