@@ -8,10 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 
-class JobStatus(str, Enum):
+class _Status(str, Enum):
+    """A status name as Studio sends it; every subclass has an ``UNKNOWN`` member."""
+
+    @classmethod
+    def parse(cls: type[S], value: object) -> S:
+        """Read a status as the server sends it (case-insensitive); anything unknown is ``UNKNOWN``."""
+        if isinstance(value, cls):  # str() of a (str, Enum) member is "Class.NAME", not its value
+            return value
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            return cls("UNKNOWN")
+
+
+S = TypeVar("S", bound=_Status)
+
+
+class JobStatus(_Status):
     """A Studio job's status. Names that this version does not know parse as ``UNKNOWN``."""
 
     CREATED = "CREATED"
@@ -29,16 +46,6 @@ class JobStatus(str, Enum):
     PENDING = "PENDING"
     UNKNOWN = "UNKNOWN"
 
-    @classmethod
-    def parse(cls, value: object) -> JobStatus:
-        """Read a status as the server sends it (case-insensitive); anything unknown is ``UNKNOWN``."""
-        if isinstance(value, cls):  # str() of a (str, Enum) member is "Class.NAME", not its value
-            return value
-        try:
-            return cls(str(value).upper())
-        except ValueError:
-            return cls.UNKNOWN
-
     @property
     def is_terminal(self) -> bool:
         """The job will not change any more."""
@@ -53,7 +60,7 @@ class JobStatus(str, Enum):
 _JOB_TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.TASK})
 
 
-class PipelineStatus(str, Enum):
+class PipelineStatus(_Status):
     """A Studio pipeline's status. Note ``COMPLETED`` here, where jobs say ``COMPLETE``."""
 
     PENDING = "PENDING"
@@ -63,16 +70,6 @@ class PipelineStatus(str, Enum):
     PAUSED = "PAUSED"
     CANCELED = "CANCELED"
     UNKNOWN = "UNKNOWN"
-
-    @classmethod
-    def parse(cls, value: object) -> PipelineStatus:
-        """Read a status as the server sends it (case-insensitive); anything unknown is ``UNKNOWN``."""
-        if isinstance(value, cls):  # str() of a (str, Enum) member is "Class.NAME", not its value
-            return value
-        try:
-            return cls(str(value).upper())
-        except ValueError:
-            return cls.UNKNOWN
 
     @property
     def is_terminal(self) -> bool:

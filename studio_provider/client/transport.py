@@ -119,7 +119,8 @@ def transport_error(config: StudioConfig, request: ApiRequest[Any], exc: httpx.H
 def response_error(config: StudioConfig, request: ApiRequest[Any], response: httpx.Response) -> StudioError:
     """The Studio error for a non-2xx response, with the status and the server's message."""
     status = response.status_code
-    text = server_message(response)
+    # Errors end up in task logs: never repeat the token, even if a server echoed it back.
+    text = server_message(response).replace(config.token, "***")
     where = f"{request.method} {config.url}/{request.path}"
     common: dict[str, Any] = {
         "status": status,

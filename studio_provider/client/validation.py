@@ -122,11 +122,11 @@ def dataset_refs(value: Sequence[str]) -> list[str]:
         body = ref
         if "@v" in ref[1:]:
             if not _VERSION_SUFFIX.search(ref):
-                raise ValueError(f"dataset reference {ref!r} has a malformed version: use '@vX.Y.Z'.")
+                raise ValueError(f"datasets holds {ref!r} with a malformed version: use '@vX.Y.Z'.")
             body = ref[: ref.rindex("@v")]
         if body.startswith("@") and body.count(".") < 2:
             raise ValueError(
-                f"dataset reference {ref!r} must be '@namespace.project.name' when it starts with '@'."
+                f"datasets holds {ref!r}: a reference starting with '@' must be '@namespace.project.name'."
             )
         refs.append(ref)
     return refs

@@ -52,6 +52,13 @@ def assert_no_token(error: BaseException) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("status", [400, 401, 500])
+def test_a_token_echoed_by_the_server_is_scrubbed(status: int, router: respx.MockRouter) -> None:
+    error = fail_list_jobs(router, httpx.Response(status, json={"message": f"bad token {TOKEN}"}))
+    assert_no_token(error)
+    assert error.server_message == "bad token ***"
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_auth_failures(status: int, router: respx.MockRouter) -> None:
     error = fail_list_jobs(router, httpx.Response(status, json={"message": "Invalid or expired token"}))
