@@ -65,14 +65,15 @@ async def pause(request: Request) -> dict[str, Any]:
     if body.get("pipeline_id"):
         target = service.find(team, pipeline_id=body["pipeline_id"])
     else:
-        # By name: the newest active run carrying it (the definition shares the name).
+        # By name: the newest active run carrying it, else the newest run (the definition shares the name).
         target = service.find(team, name=body.get("name"))
-        active = [
+        runs = [
             item
-            for item in service.search(team, ["RUNNING", "PENDING"], 10**9, None)
-            if item.name == target.name
+            for item in service.search(team, [], 10**9, None)
+            if item.name == target.name and not item.is_definition
         ]
-        target = active[0] if active else target
+        active = [item for item in runs if item.status in ("RUNNING", "PENDING")]
+        target = (active or runs or [target])[0]
     return _ok(service.pause(target))
 
 

@@ -262,10 +262,6 @@ class PipelineService:
         if pipeline.is_definition:
             return self.start_run(pipeline)
         if pipeline.status != "PAUSED":
-            if pipeline.status in FINISHED_PIPELINE_STATUSES and not pipeline_id and pipeline.definition_id:
-                definition = self.state.pipelines.get(pipeline.definition_id)
-                if definition is not None:
-                    return self.start_run(definition)
             raise bad_request(f"Pipeline {pipeline.name!r} is {pipeline.status}, not PAUSED")
         pipeline.status = "RUNNING"
         pipeline.updated_at = self.state.clock.now()

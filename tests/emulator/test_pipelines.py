@@ -237,3 +237,8 @@ def test_official_client_review_flow_by_name(fresh_emulator: EmulatorServer, lin
         assert status(client, name=name)["status"] == "PAUSED"
         assert client.post("/datachain/pipeline/resume", json={"team_name": EMULATOR_TEAM, "name": name}).status_code == 200
         assert wait_pipeline(client, run["pipeline_id"], ("COMPLETED",))["completed"] == 2
+        # Once the newest run finished, neither pause nor resume by name applies.
+        late_pause = client.post("/datachain/pipeline/pause", json={"team_name": EMULATOR_TEAM, "name": name})
+        late_resume = client.post("/datachain/pipeline/resume", json={"team_name": EMULATOR_TEAM, "name": name})
+        assert (late_pause.status_code, late_resume.status_code) == (400, 400)
+        assert "COMPLETED" in late_pause.json()["message"]
