@@ -135,3 +135,24 @@ def test_server_reports_its_addresses(studio_emulator: EmulatorServer) -> None:
     assert studio_emulator.port and studio_emulator.port > 0
     assert studio_emulator.token == EMULATOR_TOKEN
     assert studio_emulator.team == EMULATOR_TEAM
+
+
+def test_fault_middleware_wraps_the_emulator_app(fresh_emulator: EmulatorServer) -> None:
+    """The app factory mounts the injector: an admin rule makes the real job route answer 503 once,
+    and a lost response still creates the job (the work is done, the answer is not delivered)."""
+    admin = f"{fresh_emulator.url}/_emulator/faults"
+    rule = {"kind": "error", "method": "GET", "path": "/api/datachain/jobs/", "status": 503, "count": 1}
+    assert httpx.post(admin, json=rule).status_code == 201
+    with client_for(fresh_emulator) as client:
+        first = client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM})
+        second = client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM})
+        assert (first.status_code, second.status_code) == (503, 200)
+
+        lose = {"kind": "lose_response", "method": "POST", "path": "/api/datachain/jobs/", "count": 1}
+        assert httpx.post(admin, json=lose).status_code == 201
+        lost = client.post(
+            "/datachain/jobs/", json={"query": "x", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=0"}
+        )
+        assert lost.status_code == 502
+        assert len(client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM}).json()) == 1
+    assert len(fresh_emulator.state.jobs) == 1
