@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,6 +116,11 @@ def parse_directive(line: str) -> Directive | None:
     return Directive(action, ref, options.get("num_objects"), options.get("size"))
 
 
+def _stable_id(*parts: str) -> int:
+    # Namespaces and projects have no records of their own; a checksum gives them stable ids.
+    return zlib.crc32("\x00".join(parts).encode())
+
+
 def _namespace_matches(stored: str, asked: str) -> bool:
     # Clients send the namespace with or without its leading "@".
     return stored == asked or stored.lstrip("@") == asked.lstrip("@")
@@ -192,13 +198,13 @@ class Dataset:
             "feature_schema": {},
             "versions": [item.to_dict(self.id) for item in ordered],
             "project": {
-                "id": abs(hash((self.team, self.namespace, self.project))) % 10**9,
+                "id": _stable_id(self.team, self.namespace, self.project),
                 "name": self.project,
                 "descr": "",
                 "created_at": iso(self.created_at),
                 "created_by_id": None,
                 "namespace": {
-                    "id": abs(hash((self.team, self.namespace))) % 10**9,
+                    "id": _stable_id(self.team, self.namespace),
                     "name": self.namespace,
                     "descr": "",
                     "created_at": iso(self.created_at),
