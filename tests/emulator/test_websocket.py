@@ -25,17 +25,19 @@ def follow_url(server: EmulatorServer, job_id: str, team: str = EMULATOR_TEAM, e
 
 
 async def collect(url: str, token: str = EMULATOR_TOKEN, scheme: str = "token") -> tuple[list[dict[str, Any]], int | None]:
-    """All frames until the server closes, and the close code."""
-    frames: list[dict[str, Any]] = []
-    async with asyncio.timeout(15):
+    """All frames until the server closes, and the close code (bounded: 15 s)."""
+
+    async def read_all() -> tuple[list[dict[str, Any]], int | None]:
+        frames: list[dict[str, Any]] = []
         async with websockets.connect(url, additional_headers={"Authorization": f"{scheme} {token}"}) as socket:
             try:
                 while True:
                     frames.append(json.loads(await socket.recv()))
             except ConnectionClosed:
                 pass
-            code = socket.close_code
-    return frames, code
+            return frames, socket.close_code
+
+    return await asyncio.wait_for(read_all(), timeout=15)
 
 
 async def test_follow_from_start_to_terminal_status(fresh_emulator: EmulatorServer) -> None:
