@@ -6,6 +6,7 @@ before any test module imports ``airflow``.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -86,3 +87,31 @@ def emulator_client(studio_emulator: EmulatorServer) -> Iterator[httpx.Client]:
     """An httpx client for the shared emulator's API, authenticated as team A (``Bearer``)."""
     with httpx.Client(base_url=studio_emulator.api_url, headers=studio_emulator.headers(), timeout=15) as client:
         yield client
+
+
+@pytest.fixture
+def studio_connection(monkeypatch: pytest.MonkeyPatch, studio_emulator: EmulatorServer) -> Callable[..., str]:
+    """Point an Airflow ``datachain_studio`` connection at an emulator, as an ``AIRFLOW_CONN_*`` variable.
+
+    ``studio_connection(server=None, token=EMULATOR_TOKEN, team=EMULATOR_TEAM, conn_id=..., **extra)``
+    returns the connection id; ``server`` defaults to the shared emulator, ``extra`` goes to the extra field.
+    """
+
+    def configure(
+        server: EmulatorServer | None = None,
+        token: str = EMULATOR_TOKEN,
+        team: str = EMULATOR_TEAM,
+        conn_id: str = "datachain_studio_default",
+        **extra: object,
+    ) -> str:
+        target = server or studio_emulator
+        value = {
+            "conn_type": "datachain_studio",
+            "host": target.url,
+            "password": token,
+            "extra": {"team": team, **extra},
+        }
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+        return conn_id
+
+    return configure

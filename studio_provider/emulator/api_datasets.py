@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from ..client.msgpack_codec import packb
 from .datasets import DEFAULT_NAMESPACE, DEFAULT_PROJECT, parse_ref
 from .errors import ApiError, bad_request, not_found
-from .msgpack_codec import packb
 from .routing import add_route, emulator_of, json_body, team_of
 from .storage import list_source
 

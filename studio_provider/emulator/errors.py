@@ -41,7 +41,7 @@ def error_response(
 ) -> Response:
     """``{"message": ...}`` as JSON, or as msgpack on ``datachain/ls`` (its client decodes every body so)."""
     if request.url.path.rstrip("/").endswith("/datachain/ls"):
-        from .msgpack_codec import packb
+        from ..client.msgpack_codec import packb
 
         body = packb({"data": None, "message": message})
         return Response(body, status_code=status, headers=headers, media_type="application/msgpack")

@@ -12,30 +12,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..client.models import JobStatus, PipelineStatus
 from .clock import Clock
 from .config import EmulatorConfig
 from .datasets import DatasetRegistry
 from .errors import bad_request, not_found
 from .rbac import RbacStore
 
-JOB_STATUSES = (
-    "CREATED",
-    "QUEUED",
-    "INIT",
-    "RUNNING",
-    "COMPLETE",
-    "FAILED",
-    "CANCELING",
-    "CANCELED",
-    "CANCELING_SCHEDULED",
-    "SCHEDULED",
-    "TASK",
-    "PROVISIONING",
-    "PENDING",
-)
-FINISHED_JOB_STATUSES = frozenset({"COMPLETE", "FAILED", "CANCELED", "TASK"})
-PIPELINE_STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "PAUSED", "CANCELED")
-FINISHED_PIPELINE_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
+# The protocol's status vocabulary is defined once, by the client's enums.
+FINISHED_JOB_STATUSES = frozenset(s.value for s in JobStatus if s.is_terminal)
+FINISHED_PIPELINE_STATUSES = frozenset(s.value for s in PipelineStatus if s.is_terminal)
 
 
 @dataclass
