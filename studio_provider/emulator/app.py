@@ -6,13 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from . import api_admin, api_datasets, api_jobs, api_pipelines, api_rbac, websocket
+from .auth import authenticate
 from .config import EmulatorConfig
 from .errors import install_error_handlers
 from .faults import FaultInjector
 from .runtime import Emulator
+
+
+async def _require_token(request: Request) -> None:
+    authenticate(request.app.state.emulator.config.tokens, request.headers.get("authorization"), None)
 
 
 def create_app(
@@ -49,7 +54,9 @@ def create_app(
     for module in (api_jobs, api_datasets, api_pipelines, api_rbac, websocket):
         app.include_router(module.build_router(), prefix="/api")
     app.include_router(api_admin.build_router(), prefix="/_emulator")
-    app.include_router(injector.admin_router(), prefix="/_emulator")
+    # The fault router is generic (it knows nothing of tokens); here it gets the emulator's auth, so no
+    # admin endpoint answers without a valid token.
+    app.include_router(injector.admin_router(), prefix="/_emulator", dependencies=[Depends(_require_token)])
 
     @app.get("/", include_in_schema=False)
     async def root() -> dict[str, str]:

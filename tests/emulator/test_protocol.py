@@ -123,7 +123,12 @@ def test_unknown_job_is_404(emulator_client: httpx.Client) -> None:
 
 
 def test_admin_endpoints_need_a_token(studio_emulator: EmulatorServer) -> None:
-    assert httpx.get(f"{studio_emulator.url}/_emulator/clock").status_code == 401
+    for path in ("clock", "state", "faults", "counters", "requests"):
+        response = httpx.get(f"{studio_emulator.url}/_emulator/{path}")
+        assert response.status_code == 401, path
+        assert "message" in response.json()
+        authorized = httpx.get(f"{studio_emulator.url}/_emulator/{path}", headers=studio_emulator.headers())
+        assert authorized.status_code == 200, path
     response = httpx.get(f"{studio_emulator.url}/_emulator/state", headers=studio_emulator.headers())
     assert response.status_code == 200
     assert response.json()["executor"] == "local"
@@ -142,14 +147,15 @@ def test_fault_middleware_wraps_the_emulator_app(fresh_emulator: EmulatorServer)
     and a lost response still creates the job (the work is done, the answer is not delivered)."""
     admin = f"{fresh_emulator.url}/_emulator/faults"
     rule = {"kind": "error", "method": "GET", "path": "/api/datachain/jobs/", "status": 503, "count": 1}
-    assert httpx.post(admin, json=rule).status_code == 201
+    assert httpx.post(admin, json=rule).status_code == 401  # admin endpoints need a token too
+    assert httpx.post(admin, json=rule, headers=fresh_emulator.headers()).status_code == 201
     with client_for(fresh_emulator) as client:
         first = client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM})
         second = client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM})
         assert (first.status_code, second.status_code) == (503, 200)
 
         lose = {"kind": "lose_response", "method": "POST", "path": "/api/datachain/jobs/", "count": 1}
-        assert httpx.post(admin, json=lose).status_code == 201
+        assert httpx.post(admin, json=lose, headers=fresh_emulator.headers()).status_code == 201
         lost = client.post(
             "/datachain/jobs/", json={"query": "x", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=0"}
         )
