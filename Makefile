@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 lint: install
-	$(BIN)/ruff check studio_provider tests dags_examples benchmarks
+	$(BIN)/ruff check $(wildcard studio_provider tests dags_examples benchmarks)
 
 typecheck: install
 	$(BIN)/mypy studio_provider
