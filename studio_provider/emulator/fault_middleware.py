@@ -142,10 +142,9 @@ class _FaultMiddleware:
 
     # -- HTTP --------------------------------------------------------------------------------------
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = str(scope.get("method", "GET")).upper()
-        call = _Call(self.injector, scope, "http", method)
-        decision = self.injector._decide("http", method, call.entry["path"])
+    async def _decide(self, call: _Call, scope_type: str, method: str) -> FaultRule | None:
+        """Apply the matching latency rules and note them in the log; return the deciding rule, if any."""
+        decision = self.injector._decide(scope_type, method, call.entry["path"])
         if decision.latency_rules:
             call.entry["latency_s"] = decision.latency
             call.entry["fault"] = ",".join(decision.latency_rules)
@@ -153,6 +152,12 @@ class _FaultMiddleware:
         rule = decision.rule
         if rule is not None:
             call.entry["fault"] = ",".join([*decision.latency_rules, rule.label])
+        return rule
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = str(scope.get("method", "GET")).upper()
+        call = _Call(self.injector, scope, "http", method)
+        rule = await self._decide(call, "http", method)
         try:
             if rule is None or rule.kind == "latency":
                 await self._http_passthrough(scope, receive, send, call)
@@ -235,14 +240,7 @@ class _FaultMiddleware:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = _Call(self.injector, scope, "ws", "WS")
         call.entry.update({"frames": 0, "close_code": None})
-        decision = self.injector._decide("websocket", "WS", call.entry["path"])
-        if decision.latency_rules:
-            call.entry["latency_s"] = decision.latency
-            call.entry["fault"] = ",".join(decision.latency_rules)
-            await asyncio.sleep(decision.latency)
-        rule = decision.rule
-        if rule is not None:
-            call.entry["fault"] = ",".join([*decision.latency_rules, rule.label])
+        rule = await self._decide(call, "websocket", "WS")
         try:
             if rule is None or rule.kind in ("latency", "ws_disconnect"):
                 await self._ws_session(scope, receive, send, call, rule)
