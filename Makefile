@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLOOR_VENV := .venv-floor
-FLOOR_AIRFLOW := apache-airflow==3.1.0
+FLOOR_VERSION := 3.1.0
+FLOOR_AIRFLOW := apache-airflow==$(FLOOR_VERSION)
 PIP_FLAGS := -q --disable-pip-version-check
 # pip's per-index warnings about this machine's local mirrors are noise.
 QUIET_PIP := 2>&1 | grep -v "^WARNING: Location" || true
@@ -46,7 +47,7 @@ $(FLOOR_VENV)/.installed: pyproject.toml tests/floor-constraints.txt
 	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
 	$(FLOOR_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
 	$(FLOOR_VENV)/bin/python -m pip install $(PIP_FLAGS) -c tests/floor-constraints.txt "$(FLOOR_AIRFLOW)" -e ".[test]" $(QUIET_PIP)
-	$(FLOOR_VENV)/bin/python -c "import airflow; assert airflow.__version__ == '$(FLOOR_AIRFLOW:apache-airflow==%=%)', airflow.__version__"
+	$(FLOOR_VENV)/bin/python -c "import airflow; assert airflow.__version__ == '$(FLOOR_VERSION)', airflow.__version__"
 	touch $@
 
 # Two tests are left out on 3.1.0: outside a supervised task its connection lookup of a *missing*
