@@ -63,8 +63,17 @@ class StudioValidationError(StudioAPIError):
 class StudioRateLimitError(StudioAPIError):
     """429: too many requests. ``retry_after`` holds the server's hint in seconds, if any."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        server_message: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, server_message=server_message, method=method, path=path)
         self.retry_after = retry_after
 
 
