@@ -11,13 +11,14 @@ PIP_FLAGS := -q --disable-pip-version-check
 # pip's per-index warnings about this machine's local mirrors are noise.
 QUIET_PIP := 2>&1 | grep -v "^WARNING: Location" || true
 
-.PHONY: help install test lint typecheck unit test-floor demo emulator clean
+.PHONY: help install test lint typecheck unit test-floor demo emulator bench clean
 
 help:
 	@echo "make demo        - run the example against the local Studio emulator"
 	@echo "make test        - ruff, mypy and the whole test suite (creates .venv)"
 	@echo "make test-floor  - the unit tests on the oldest supported Airflow ($(FLOOR_AIRFLOW))"
 	@echo "make emulator    - start the local Studio emulator on http://127.0.0.1:8765"
+	@echo "make bench       - what a job costs the emulator, simulated vs local executor"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,9 @@ test-floor: $(FLOOR_VENV)/.installed
 
 demo: install
 	$(BIN)/python dags_examples/smoke_check.py
+
+bench: install
+	$(BIN)/python benchmarks/emulator_jobs.py
 
 emulator: install
 	$(BIN)/python -m studio_provider.emulator --token local-token --team local-team
