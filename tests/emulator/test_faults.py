@@ -221,14 +221,14 @@ def test_latency_count_limited(env: Any, client: httpx.Client) -> None:
     started = time.monotonic()
     assert client.get("/api/items/").status_code == 200
     slow = time.monotonic() - started
-    started = time.monotonic()
     assert client.get("/api/items/").status_code == 200
-    fast = time.monotonic() - started
     assert slow >= 0.3
-    assert fast < 0.25
-    entry = env[0].requests(path="/api/items/")[0]
-    assert entry["latency_s"] == pytest.approx(0.3)
-    assert entry["duration_ms"] >= 300
+    # The rule was spent on the first request: the log shows no latency on the second (no timing bound
+    # on a fast path, which a loaded machine could break).
+    first, second = env[0].requests(path="/api/items/")[:2]
+    assert first["latency_s"] == pytest.approx(0.3)
+    assert first["duration_ms"] >= 300
+    assert "latency_s" not in second and second.get("fault") is None
 
 
 def test_latency_combines_with_an_error(env: Any, client: httpx.Client) -> None:
