@@ -5,15 +5,15 @@ Every error is a ``ValueError`` naming the parameter and saying how to fix it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 from croniter import croniter
 
+from .datasets import DatasetRef
+
 QUERY_TYPES = ("PYTHON", "SHELL")
-_VERSION_SUFFIX = re.compile(r"@v\d+(\.\d+){0,2}$")
 
 
 def required_text(name: str, value: object) -> str:
@@ -117,17 +117,13 @@ def dataset_refs(value: Sequence[str]) -> list[str]:
         )
     refs = []
     for ref in value:
-        if not isinstance(ref, str) or not ref.strip() or any(c.isspace() for c in ref):
-            raise ValueError(f"datasets holds an invalid dataset reference {ref!r}.")
-        body = ref
-        if "@v" in ref[1:]:
-            if not _VERSION_SUFFIX.search(ref):
-                raise ValueError(f"datasets holds {ref!r} with a malformed version: use '@vX.Y.Z'.")
-            body = ref[: ref.rindex("@v")]
-        if body.startswith("@") and body.count(".") < 2:
+        try:
+            DatasetRef.parse(ref)
+        except ValueError as exc:
             raise ValueError(
-                f"datasets holds {ref!r}: a reference starting with '@' must be '@namespace.project.name'."
-            )
+                f"datasets holds a malformed reference {ref!r} ({exc}); use 'name', 'name@vX.Y.Z' "
+                f"or '@namespace.project.name@vX.Y.Z'."
+            ) from None
         refs.append(ref)
     return refs
 

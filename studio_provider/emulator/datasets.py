@@ -13,26 +13,25 @@ patch version (the first is 1.0.0).
 from __future__ import annotations
 
 import itertools
-import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..client.datasets import DatasetRef as ParsedRef
+from ..client.models import DatasetVersionStatus
 from .clock import iso
 from .errors import bad_request
 
 DEFAULT_NAMESPACE = "@local"
 DEFAULT_PROJECT = "default"
 
-# Dataset version statuses as Studio sends them (integers).
-VERSION_CREATED = 1
-VERSION_PENDING = 2
-VERSION_FAILED = 3
-VERSION_COMPLETE = 4
-
-_VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+# Dataset version statuses as Studio sends them (integers), defined once by the client.
+VERSION_CREATED = int(DatasetVersionStatus.CREATED)
+VERSION_PENDING = int(DatasetVersionStatus.PENDING)
+VERSION_FAILED = int(DatasetVersionStatus.FAILED)
+VERSION_COMPLETE = int(DatasetVersionStatus.COMPLETE)
 
 
 @dataclass(frozen=True)
@@ -63,36 +62,15 @@ class Directive:
     size: int | None = None
 
 
-def normalize_version(text: str) -> str:
-    """``v1.2.3``/``1.2.3``/``v3`` → ``1.2.3``/``1.2.3``/``3.0.0``; ValueError otherwise."""
-    match = _VERSION_RE.match(text.strip())
-    if not match:
-        raise ValueError(f"invalid dataset version {text!r}")
-    major, minor, patch = (int(part) if part is not None else 0 for part in match.groups())
-    return f"{major}.{minor}.{patch}"
-
-
 def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
 def parse_ref(text: str) -> DatasetRef:
-    """Parse a dataset reference; ValueError with a readable message when it is malformed."""
-    ref = text.strip()
-    if not ref:
-        raise ValueError("empty dataset reference")
-    version: str | None = None
-    at = ref.rfind("@")
-    if at > 0:
-        ref, version = ref[:at], normalize_version(ref[at + 1 :])
-    if ref.startswith("@"):
-        parts = ref[1:].split(".")
-        if len(parts) != 3 or not all(parts):
-            raise ValueError(f"invalid dataset reference {text!r}: expected @namespace.project.name")
-        return DatasetRef("@" + parts[0], parts[1], parts[2], version)
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", ref):
-        raise ValueError(f"invalid dataset name in {text!r}")
-    return DatasetRef(DEFAULT_NAMESPACE, DEFAULT_PROJECT, ref, version)
+    """Parse a dataset reference (the client's grammar), placing a plain name in ``@local.default``;
+    ValueError with a readable message when it is malformed."""
+    ref = ParsedRef.parse(text)
+    return DatasetRef(ref.namespace or DEFAULT_NAMESPACE, ref.project or DEFAULT_PROJECT, ref.name, ref.version)
 
 
 def parse_directive(line: str) -> Directive | None:

@@ -62,16 +62,15 @@ BAD_INPUT: list[tuple[str, Call, tuple[str, ...]]] = [
     ("datasets-empty", lambda c: c.trigger_pipeline(datasets=[]), ("datasets",)),
     ("datasets-string", lambda c: c.trigger_pipeline(datasets="cats"), ("datasets",)),
     ("datasets-space", lambda c: c.trigger_pipeline(datasets=["my cats"]), ("datasets", "my cats")),
-    # the two messages below say "dataset reference" rather than the parameter's name "datasets"
     (
         "datasets-version",
         lambda c: c.trigger_pipeline(datasets=["cats@v1.x"]),
-        ("dataset", "cats@v1.x", "@vX.Y.Z"),
+        ("datasets", "cats@v1.x", "@vX.Y.Z"),
     ),
     (
         "datasets-at-short",
         lambda c: c.trigger_pipeline(datasets=["@ns.cats"]),
-        ("dataset", "@ns.cats", "@namespace"),
+        ("datasets", "@ns.cats", "@namespace"),
     ),
     ("run-definition", lambda c: c.run_pipeline(definition_id=""), ("definition_id",)),
     ("get-pipeline-neither", lambda c: c.get_pipeline(), ("pipeline_id", "name")),
