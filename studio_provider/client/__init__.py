@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .api import API_CALLS, AsyncStudioApi, AsyncStudioClient, StudioApi, StudioClient
 from .config import DEFAULT_URL, StudioConfig, normalize_api_url
+from .datasets import DatasetRef
 from .errors import (
     StudioAPIError,
     StudioAuthenticationError,
@@ -43,6 +44,7 @@ __all__ = [
     "AsyncStudioApi",
     "AsyncStudioClient",
     "Cluster",
+    "DatasetRef",
     "DatasetVersionRef",
     "DatasetVersionStatus",
     "Job",
