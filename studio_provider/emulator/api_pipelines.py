@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from .errors import bad_request
-from .pipelines import pipeline_to_dict
+from .pipelines import PipelineService, pipeline_to_dict
 from .routing import add_route, emulator_of, int_param, json_body, team_of
+from .state import PipelineRecord
 
 
 def _ok(pipeline: Any) -> dict[str, Any]:
@@ -58,22 +60,32 @@ async def list_pipelines(request: Request) -> list[dict[str, Any]]:
     return [pipeline_to_dict(item) for item in found]
 
 
+def _by_id_or_name(
+    service: PipelineService,
+    team: str,
+    body: dict[str, Any],
+    eligible: Callable[[PipelineRecord], bool],
+    preferred_statuses: tuple[str, ...],
+) -> PipelineRecord:
+    """The record a by-id-or-name action applies to. An id names exactly one record; a name is shared by a
+    definition and its runs, so take the newest eligible record carrying it, preferring those in
+    ``preferred_statuses``, else the record the name resolves to."""
+    if body.get("pipeline_id"):
+        return service.find(team, pipeline_id=body["pipeline_id"])
+    named = service.find(team, name=body.get("name"))
+    candidates = [
+        item for item in service.search(team, [], 10**9, None) if item.name == named.name and eligible(item)
+    ]
+    preferred = [item for item in candidates if item.status in preferred_statuses]
+    return (preferred or candidates or [named])[0]
+
+
 async def pause(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     team = team_of(request, body)
     service = emulator_of(request).pipelines
-    if body.get("pipeline_id"):
-        target = service.find(team, pipeline_id=body["pipeline_id"])
-    else:
-        # By name: the newest active run carrying it, else the newest run (the definition shares the name).
-        target = service.find(team, name=body.get("name"))
-        runs = [
-            item
-            for item in service.search(team, [], 10**9, None)
-            if item.name == target.name and not item.is_definition
-        ]
-        active = [item for item in runs if item.status in ("RUNNING", "PENDING")]
-        target = (active or runs or [target])[0]
+    # By name: the newest active run carrying it, else the newest run (the definition shares the name).
+    target = _by_id_or_name(service, team, body, lambda item: not item.is_definition, ("RUNNING", "PENDING"))
     return _ok(service.pause(target))
 
 
@@ -94,13 +106,10 @@ async def remove_job(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     team = team_of(request, body)
     service = emulator_of(request).pipelines
-    if body.get("pipeline_id"):
-        target = service.find(team, pipeline_id=body["pipeline_id"])
-    else:
-        # By name: a paused run carrying it, else its definition.
-        target = service.find(team, name=body.get("name"))
-        paused = [item for item in service.search(team, ["PAUSED"], 10**9, None) if item.name == target.name]
-        target = paused[0] if paused else service.definition_of(team, name=target.name)
+    # By name: a paused run carrying it, else its definition.
+    found = _by_id_or_name(service, team, body, lambda item: item.status == "PAUSED", ())
+    by_id = bool(body.get("pipeline_id"))
+    target = found if by_id or found.status == "PAUSED" else service.definition_of(team, name=found.name)
     return _ok(service.remove_job(target, body.get("job_id")))
 
 

@@ -56,12 +56,8 @@ def pipeline_to_dict(pipeline: PipelineRecord) -> dict[str, Any]:
         "is_definition": pipeline.is_definition,
         "definition_id": pipeline.definition_id,
         "schedule_name": pipeline.schedule_name,
-        "python_version": pipeline.python_version,
-        "requirements": pipeline.requirements,
-        "repository": pipeline.repository,
-        "workers": pipeline.workers,
-        "priority": pipeline.priority,
-        "environment_variables": dict(pipeline.environment_variables),
+        # JobPipelineOutput shows the settings but not the files and credentials they carry.
+        **{k: v for k, v in _settings_of(pipeline).items() if k not in ("files", "credentials_names")},
         "created_via": pipeline.created_via,
     }
 
