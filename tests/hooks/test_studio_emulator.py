@@ -152,24 +152,19 @@ def test_bad_token_and_foreign_team(studio_connection: Callable[..., str]) -> No
     assert ok, message
 
 
+def finished_simulated_job(
+    hook: StudioHook, duration: float, writes: str, reads: str | None = None, name: str | None = None
+) -> Job:
+    """A simulated job that wrote ``writes`` (after reading ``reads``), waited for until it finished."""
+    env = {**SIMULATED, "STUDIO_EMULATOR_DURATION": str(duration), "STUDIO_EMULATOR_WRITES": writes}
+    if reads:
+        env["STUDIO_EMULATOR_READS"] = reads
+    return wait_for_job(hook, hook.create_job(query="x", query_name=name, environment=env).id)
+
+
 def test_pipeline_from_datasets(hook: StudioHook) -> None:
-    first = hook.create_job(
-        query="x",
-        query_name="extract.py",
-        environment={**SIMULATED, "STUDIO_EMULATOR_DURATION": "0.1", "STUDIO_EMULATOR_WRITES": "hook_raw"},
-    )
-    wait_for_job(hook, first.id)
-    second = hook.create_job(
-        query="x",
-        query_name="transform.py",
-        environment={
-            **SIMULATED,
-            "STUDIO_EMULATOR_DURATION": "0.1",
-            "STUDIO_EMULATOR_READS": "hook_raw",
-            "STUDIO_EMULATOR_WRITES": "hook_clean",
-        },
-    )
-    wait_for_job(hook, second.id)
+    first = finished_simulated_job(hook, 0.1, writes="hook_raw", name="extract.py")
+    second = finished_simulated_job(hook, 0.1, writes="hook_clean", reads="hook_raw", name="transform.py")
 
     definition = hook.trigger_pipeline(datasets=["hook_clean"])
     assert definition.is_definition
@@ -203,21 +198,8 @@ def test_pipeline_from_datasets(hook: StudioHook) -> None:
 
 
 def test_pipeline_pause_and_resume(hook: StudioHook) -> None:
-    first = hook.create_job(
-        query="x",
-        environment={**SIMULATED, "STUDIO_EMULATOR_DURATION": "0.6", "STUDIO_EMULATOR_WRITES": "hook_p1"},
-    )
-    wait_for_job(hook, first.id)
-    second = hook.create_job(
-        query="x",
-        environment={
-            **SIMULATED,
-            "STUDIO_EMULATOR_DURATION": "0.05",
-            "STUDIO_EMULATOR_READS": "hook_p1",
-            "STUDIO_EMULATOR_WRITES": "hook_p2",
-        },
-    )
-    wait_for_job(hook, second.id)
+    first = finished_simulated_job(hook, 0.6, writes="hook_p1")
+    second = finished_simulated_job(hook, 0.05, writes="hook_p2", reads="hook_p1")
     definition = hook.trigger_pipeline(datasets=["hook_p2"])
     run = hook.run_pipeline(definition_id=definition.pipeline_id)
     assert hook.pause_pipeline(pipeline_id=run.pipeline_id).status is PipelineStatus.PAUSED
