@@ -29,7 +29,7 @@ def test_a_timed_job_is_running_before_its_duration_and_complete_after(fresh_emu
     # Never early, as seen by the client; the server's own timestamps say the run lasted its duration.
     assert elapsed >= 1.5
     ran = datetime.fromisoformat(done["finished_at"]) - datetime.fromisoformat(done["started_at"])
-    assert 1.5 <= ran.total_seconds() < 2.5
+    assert 1.5 <= ran.total_seconds() < 4.0  # wide: a loaded 2-core CI may lag, never run early
 
 
 def test_exit_code_error_message_and_log_text(fresh_emulator: EmulatorServer) -> None:
