@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -34,24 +34,26 @@ from tests.conftest import EMULATOR_OTHER_TEAM, EMULATOR_OTHER_TOKEN, EMULATOR_T
 SIMULATED = {"STUDIO_EMULATOR_EXECUTOR": "simulated"}
 
 
-def wait_for_job(hook: StudioHook, job_id: str, timeout: float = 20.0) -> Job:
-    deadline = time.monotonic() + timeout
-    job = hook.get_job(job_id=job_id)
-    while not job.status.is_terminal:
-        assert time.monotonic() < deadline, f"job {job_id} still {job.status} after {timeout}s"
-        time.sleep(0.1)
-        job = hook.get_job(job_id=job_id)
-    return job
+R = TypeVar("R", Job, Pipeline)
 
 
-def wait_for_pipeline(hook: StudioHook, pipeline_id: str, timeout: float = 20.0) -> Pipeline:
+def wait_terminal(read: Callable[[], R], what: str, timeout: float = 20.0) -> R:
+    """Poll ``read`` until its status is terminal; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    pipeline = hook.get_pipeline(pipeline_id=pipeline_id)
-    while not pipeline.status.is_terminal:
-        assert time.monotonic() < deadline, f"pipeline {pipeline_id} still {pipeline.status} after {timeout}s"
+    item = read()
+    while not item.status.is_terminal:
+        assert time.monotonic() < deadline, f"{what} still {item.status} after {timeout}s"
         time.sleep(0.1)
-        pipeline = hook.get_pipeline(pipeline_id=pipeline_id)
-    return pipeline
+        item = read()
+    return item
+
+
+def wait_for_job(hook: StudioHook, job_id: str) -> Job:
+    return wait_terminal(lambda: hook.get_job(job_id=job_id), f"job {job_id}")
+
+
+def wait_for_pipeline(hook: StudioHook, pipeline_id: str) -> Pipeline:
+    return wait_terminal(lambda: hook.get_pipeline(pipeline_id=pipeline_id), f"pipeline {pipeline_id}")
 
 
 @pytest.fixture
