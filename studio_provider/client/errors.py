@@ -96,3 +96,17 @@ class StudioOutcomeUnknownError(StudioError):
     The caller has to look before it tries again (for example list the team's recent jobs), which the
     operators do; the client never resubmits such a request on its own.
     """
+
+
+class StudioDeadlineExceeded(StudioError):
+    """The caller's deadline passed before what it awaited (a job, a pipeline run, a dataset) finished.
+
+    The remote work is still running: the caller decides whether to cancel or pause it.
+
+    :param message: names what was awaited and the deadline.
+    :param deadline: the deadline, as epoch seconds.
+    """
+
+    def __init__(self, message: str, *, deadline: float | None = None) -> None:
+        super().__init__(message)
+        self.deadline = deadline
