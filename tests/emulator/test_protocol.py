@@ -13,7 +13,7 @@ from tests.conftest import (
     EMULATOR_TEAM,
     EMULATOR_TOKEN,
 )
-from tests.emulator.helpers import client_for, simulated_job
+from tests.emulator.helpers import client_for, create_job, simulated_job, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +36,37 @@ def test_missing_or_unknown_token_is_401_with_message(studio_emulator: EmulatorS
     body = response.json()
     assert set(body) == {"message"}
     assert "wrong" not in body["message"]
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Digest", "JWT", "Bearer:", "tokens"])
+def test_a_valid_token_under_another_scheme_is_401(studio_emulator: EmulatorServer, scheme: str) -> None:
+    """Only ``Bearer`` and ``token`` carry a token: a valid one under any other scheme is refused."""
+    response = httpx.get(
+        f"{studio_emulator.api_url}/datachain/jobs/",
+        params={"team_name": EMULATOR_TEAM},
+        headers={"Authorization": f"{scheme} {EMULATOR_TOKEN}"},
+    )
+    assert response.status_code == 401, response.text
+    assert set(response.json()) == {"message"}
+    assert EMULATOR_TOKEN not in response.text
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "emu",  # a prefix of every configured token
+        EMULATOR_TOKEN[:-1],  # all but the last character
+        EMULATOR_TOKEN + "x",  # the valid token with a suffix
+        EMULATOR_TOKEN.upper(),
+    ],
+)
+@pytest.mark.parametrize("scheme", ["Bearer", "token"])
+def test_only_the_exact_token_is_accepted(studio_emulator: EmulatorServer, scheme: str, token: str) -> None:
+    with client_for(studio_emulator, token, scheme) as client:
+        response = client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM})
+    assert response.status_code == 401, response.text
+    assert set(response.json()) == {"message"}
+    assert token not in response.json()["message"]
 
 
 def test_team_not_bound_to_token_is_403(studio_emulator: EmulatorServer) -> None:
@@ -65,10 +96,27 @@ def test_team_isolation(studio_emulator: EmulatorServer) -> None:
     assert as_b == []
 
 
-def test_team_defaults_to_the_tokens_first_team(emulator_client: httpx.Client) -> None:
-    # The spec's clusters example sends no team_name.
-    response = emulator_client.get("/datachain/clusters/")
-    assert response.status_code == 200
+def test_team_defaults_to_the_tokens_first_team(fresh_emulator: EmulatorServer) -> None:
+    """The spec's clusters example sends no team_name: the token's first team answers, not another one.
+
+    Clusters show the answering team's busy workers, so each team keeps a different cluster busy.
+    """
+    with client_for(fresh_emulator, EMULATOR_BOTH_TOKEN) as both:  # bound to team A first, then team B
+        for team, workers, cluster in ((EMULATOR_TEAM, 2, "default"), (EMULATOR_OTHER_TEAM, 3, "large")):
+            job = create_job(
+                both, team, "ignored", workers=workers, compute_cluster_name=cluster,
+                environment="STUDIO_EMULATOR_DURATION=60",
+            )
+            wait_job(both, team, job["id"], ("RUNNING",))
+
+        def busy(**params: str) -> dict[str, int]:
+            response = both.get("/datachain/clusters/", params=params)
+            assert response.status_code == 200, response.text
+            return {cluster["name"]: cluster["busy_workers"] for cluster in response.json()}
+
+        assert busy(team_name=EMULATOR_TEAM) == {"default": 2, "large": 0}
+        assert busy(team_name=EMULATOR_OTHER_TEAM) == {"default": 0, "large": 3}
+        assert busy() == {"default": 2, "large": 0}
 
 
 @pytest.mark.parametrize(
