@@ -18,7 +18,7 @@ help:
 	@echo "make test        - ruff, mypy and the whole test suite (creates .venv)"
 	@echo "make test-floor  - the unit tests on the oldest supported Airflow ($(FLOOR_AIRFLOW))"
 	@echo "make emulator    - start the local Studio emulator on http://127.0.0.1:8765"
-	@echo "make bench       - what a job costs the emulator, simulated vs local executor"
+	@echo "make bench       - what a job costs the emulator, and what waiting for 2,000 jobs costs per design"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,8 +63,15 @@ test-floor: $(FLOOR_VENV)/.installed
 demo: install
 	$(BIN)/python dags_examples/smoke_check.py
 
-bench: install
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[test,bench]" $(QUIET_PIP)
+	$(BIN)/python -c "import trustme, matplotlib, psutil"
+	touch $@
+
+# Two sections: what a job costs the emulator, then what waiting for 2,000 jobs costs per design.
+bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/emulator_jobs.py
+	$(BIN)/python benchmarks/wait_bench.py $(BENCH_ARGS)
 
 emulator: install
 	$(BIN)/python -m studio_provider.emulator --token local-token --team local-team

@@ -1,0 +1,534 @@
+"""What waiting for Studio jobs costs: N deferred waits in one process, three designs side by side.
+
+For each design a fresh emulator (simulated executor, over TLS with a certificate made at start) runs in its
+own process, N jobs with durations spread uniformly over a window are submitted, and then N waiters run
+concurrently in one asyncio event loop in a child process of this script (so each design's memory and CPU
+are measured on their own):
+
+(a) ``ws``: the provider's ``StudioJobTrigger``, built from its ``serialize()`` output as the triggerer builds
+    it, following each job over the WebSocket;
+(b) ``poll``: the same trigger forced to REST polling at ``--poll-interval``;
+(c) ``naive``: the reference poller in ``benchmarks/naive_poller.py``: a new HTTP client (and TLS
+    handshake) for every poll, at the same interval, as several comparable providers do.
+
+Per design: HTTP requests and WebSocket handshakes per wait (the emulator's counters), the detection latency
+from the emulator's recorded finish time to the waiter's final event (p50, p99, max), peak RSS added per
+waiting job, CPU seconds per wait and CPU % of one core while all N wait, and events wrong or missing.
+Output: a markdown table on stdout, the same as JSON, and a PNG plot.
+
+    python benchmarks/wait_bench.py                 # N = 2,000, durations 30-90 s, all designs
+    python benchmarks/wait_bench.py --jobs 250 --min-duration 5 --max-duration 15 --designs ws,naive
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "bench-wait-token-5f0c2a"
+TEAM = "bench"
+CONN_ID = "studio_bench"
+DESIGNS = {
+    "ws": "(a) StudioJobTrigger, WebSocket",
+    "poll": "(b) StudioJobTrigger, polling",
+    "naive": "(c) naive poller, new client per poll",
+}
+
+
+@dataclass
+class DesignResult:
+    design: str
+    jobs: int
+    http_requests: int = 0
+    ws_handshakes: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    rss_added_bytes: int = 0
+    cpu_seconds: float = 0.0
+    idle_cpu_percent: float = 0.0
+    idle_window_seconds: float = 0.0
+    wrong_or_missing: int = 0
+    wait_seconds: float = 0.0
+    emulator_cpu_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+
+        def pct(p: float) -> float | None:
+            if not lat:
+                return None
+            return lat[min(len(lat) - 1, round(p * (len(lat) - 1)))]
+
+        n = max(1, self.jobs)
+        return {
+            "design": self.design,
+            "label": DESIGNS[self.design],
+            "jobs": self.jobs,
+            "requests_per_wait": self.http_requests / n,
+            "ws_handshakes_per_wait": self.ws_handshakes / n,
+            "latency_p50_ms": pct(0.50),
+            "latency_p99_ms": pct(0.99),
+            "latency_max_ms": lat[-1] if lat else None,
+            "rss_kib_per_wait": self.rss_added_bytes / n / 1024,
+            "cpu_ms_per_wait": 1000 * self.cpu_seconds / n,
+            "idle_cpu_percent": self.idle_cpu_percent,
+            "idle_window_seconds": self.idle_window_seconds,
+            "wrong_or_missing": self.wrong_or_missing,
+            "wait_seconds": self.wait_seconds,
+            "emulator_cpu_seconds": self.emulator_cpu_seconds,
+            "notes": self.notes,
+        }
+
+
+# ---- process-level helpers -----------------------------------------------------------------------------
+
+
+def raise_fd_limit(needed: int) -> str | None:
+    """Raise the soft open-files limit to ``needed`` if the hard limit allows; else say what to do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return None
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return None
+    return (
+        f"the open-files limit is {soft} (hard {hard}) but {needed} are needed for this N: "
+        f"raise it (ulimit -n {needed}) or lower --jobs"
+    )
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost: (ca.pem, server.pem, server.key)."""
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    ca_path, cert_path, key_path = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    ca.cert_pem.write_to_path(str(ca_path))
+    server.private_key_pem.write_to_path(str(key_path))
+    with cert_path.open("wb") as out:
+        for blob in server.cert_chain_pems:
+            out.write(blob.bytes())
+    return ca_path, cert_path, key_path
+
+
+class TlsEmulator:
+    """The emulator in its own process (``benchmarks/tls_emulator.py``)."""
+
+    def __init__(self, cert: Path, key: Path, ping_interval: float) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "tls_emulator.py"),
+                "--certfile",
+                str(cert),
+                "--keyfile",
+                str(key),
+                "--token",
+                TOKEN,
+                "--team",
+                TEAM,
+                "--ws-ping-interval",
+                str(ping_interval),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("https://"):
+            self.stop()
+            raise RuntimeError(f"the TLS emulator did not start (it printed {line!r})")
+        self.url = line
+        self.api_url = f"{line}/api"
+
+    def cpu_seconds(self) -> float:
+        t = psutil.Process(self.process.pid).cpu_times()
+        return t.user + t.system
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+# ---- one design, in a child process --------------------------------------------------------------------
+
+
+def _cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def _parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+async def _submit(
+    api_url: str, ca: str, n: int, low: float, high: float, seed: int
+) -> tuple[list[str], float]:
+    """Submit ``n`` simulated jobs; return their ids and when the first of them is due to finish."""
+    rng = random.Random(seed)
+    durations = [rng.uniform(low, high) for _ in range(n)]
+    due: list[float] = []
+    sem = asyncio.Semaphore(32)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=api_url + "/", headers=headers, verify=ca, timeout=60) as client:
+
+        async def one(i: int) -> str:
+            async with sem:
+                env = f"STUDIO_EMULATOR_DURATION={durations[i]:.3f}\nSTUDIO_EMULATOR_LOG_LINES=3"
+                body = {
+                    "query": "print('bench')",
+                    "query_type": "PYTHON",
+                    "query_name": f"bench-{i}",
+                    "environment": env,
+                    "team_name": TEAM,
+                }
+                response = await client.post("datachain/jobs/", json=body)
+                response.raise_for_status()
+                due.append(time.time() + durations[i])
+                return str(response.json()["id"])
+
+        ids = list(await asyncio.gather(*(one(i) for i in range(n))))
+    return ids, min(due)
+
+
+async def _admin(api_url: str, ca: str, method: str, path: str) -> Any:
+    base = api_url.rsplit("/api", 1)[0]
+    async with httpx.AsyncClient(verify=ca, timeout=60) as client:
+        response = await client.request(
+            method, f"{base}/_emulator/{path}", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+async def _true_final(api_url: str, ca: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    sem = asyncio.Semaphore(32)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=api_url + "/", headers=headers, verify=ca, timeout=60) as client:
+
+        async def one(job_id: str) -> dict[str, Any]:
+            async with sem:
+                response = await client.get("datachain/jobs/", params={"job_id": job_id, "team_name": TEAM})
+                response.raise_for_status()
+                return dict(response.json()[0])
+
+        jobs = await asyncio.gather(*(one(i) for i in ids))
+    return {str(job["id"]): job for job in jobs}
+
+
+def _provider_waiter(job_id: str, use_websocket: bool, poll_interval: float, deadline: float) -> Any:
+    """A ``StudioJobTrigger`` rebuilt from its ``serialize()`` output, as the triggerer rebuilds it."""
+    from airflow.utils.module_loading import import_string
+
+    from studio_provider.triggers.job import StudioJobTrigger
+
+    original = StudioJobTrigger(
+        studio_conn_id=CONN_ID,
+        job_id=job_id,
+        deadline=deadline,
+        poll_interval=poll_interval,
+        use_websocket=use_websocket,
+        stream_logs=True,
+    )
+    classpath, kwargs = original.serialize()
+    # The triggerer stores the kwargs in its database: only what survives JSON comes back.
+    return import_string(classpath)(**json.loads(json.dumps(kwargs)))
+
+
+async def _run_waiters(
+    args: argparse.Namespace, api_url: str, ca: str, ids: list[str], first_finish: float
+) -> DesignResult:
+    from naive_poller import naive_wait
+
+    proc = psutil.Process()
+    result = DesignResult(design=args.run_design, jobs=len(ids))
+    events: dict[str, dict[str, Any]] = {}
+    deadline = time.time() + args.max_duration + 600
+
+    async def provider(job_id: str, use_websocket: bool) -> None:
+        trigger = _provider_waiter(job_id, use_websocket, args.poll_interval, deadline)
+        gen = trigger.run()
+        try:
+            event = await gen.__anext__()
+        finally:
+            await gen.aclose()
+        payload = dict(event.payload)
+        payload["time"] = time.time()
+        events[job_id] = payload
+
+    async def naive(job_id: str) -> None:
+        events[job_id] = await naive_wait(
+            api_url, TOKEN, TEAM, job_id, interval=args.poll_interval, verify=ca
+        )
+
+    def waiter(job_id: str) -> Any:
+        if args.run_design == "naive":
+            return naive(job_id)
+        return provider(job_id, use_websocket=args.run_design == "ws")
+
+    gc.collect()
+    rss_before = proc.memory_info().rss
+    cpu_before = _cpu(proc)
+    peak = rss_before
+    started = time.time()
+    tasks = [asyncio.create_task(waiter(job_id)) for job_id in ids]
+    all_started_at: float | None = None
+    idle: tuple[float, float] | None = None  # (cpu, time) when the quiet window began
+    last_progress = 0.0
+    while True:
+        done = sum(t.done() for t in tasks)
+        now = time.time()
+        peak = max(peak, proc.memory_info().rss)
+        if all_started_at is None and now - started > args.settle:
+            all_started_at = now
+            idle = (_cpu(proc), now)
+        if idle is not None and result.idle_window_seconds == 0.0 and (done > 0 or now >= first_finish):
+            window = now - idle[1]
+            if window > 1:
+                result.idle_window_seconds = window
+                result.idle_cpu_percent = 100 * (_cpu(proc) - idle[0]) / window
+        if now - last_progress >= 1 and not args.quiet:
+            print(f"\r  {args.run_design}: {done}/{len(ids)} waits done, {now - started:5.0f} s", end="",
+                  file=sys.stderr, flush=True)
+            last_progress = now
+        if done == len(tasks):
+            break
+        if now - started > args.max_duration + 900:
+            result.notes.append("gave up waiting: some waiters never finished")
+            break
+        await asyncio.sleep(0.25)
+    if not args.quiet:
+        print(file=sys.stderr)
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+        elif task.exception() is not None:
+            result.notes.append(f"waiter failed: {task.exception()!r}"[:300])
+    result.wait_seconds = time.time() - started
+    result.cpu_seconds = _cpu(proc) - cpu_before
+    result.rss_added_bytes = peak - rss_before
+    result.notes = result.notes[:5]
+
+    counters = await _admin(api_url, ca, "GET", "counters")
+    for key, value in counters["routes"].items():
+        if key.startswith("WS "):
+            result.ws_handshakes += int(value["total"])
+        elif "/_emulator" not in key:
+            result.http_requests += int(value["total"])
+    truth = await _true_final(api_url, ca, ids)
+    for job_id in ids:
+        event = events.get(job_id)
+        job = truth[job_id]
+        if event is None or str(event.get("status")) != str(job["status"]):
+            result.wrong_or_missing += 1
+            continue
+        if job.get("finished_at"):
+            result.latencies_ms.append(1000 * (float(event["time"]) - _parse_time(job["finished_at"])))
+    return result
+
+
+def run_design(args: argparse.Namespace) -> int:
+    """Child-process entry: submit, wait with one design, print the result as JSON on stdout."""
+    logging.basicConfig(filename=args.log_file, level=logging.INFO)
+    api_url, ca = args.api_url, args.ca
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
+        {"conn_type": "datachain_studio", "host": args.api_url.rsplit("/api", 1)[0], "password": TOKEN,
+         "extra": {"team": TEAM, "verify": ca}}
+    )
+    sys.path.insert(0, str(HERE))
+    if args.run_design != "naive":
+        import studio_provider.triggers.job  # noqa: F401  (imported before the baseline is taken)
+
+    async def main() -> DesignResult:
+        ids, first_finish = await _submit(
+            api_url, ca, args.jobs, args.min_duration, args.max_duration, args.seed
+        )
+        await _admin(api_url, ca, "POST", "observations/reset")
+        return await _run_waiters(args, api_url, ca, ids, first_finish)
+
+    result = asyncio.run(main())
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+# ---- the orchestrator ----------------------------------------------------------------------------------
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    def f(value: Any, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:,.{digits}f}"
+
+    lines = [
+        "| design | requests/wait | WS handshakes/wait | latency p50 ms | p99 ms | max ms "
+        "| RSS KiB/wait | CPU ms/wait | CPU % while all wait | wrong or missing |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {f(r['requests_per_wait'], 2)} | {f(r['ws_handshakes_per_wait'], 2)} "
+            f"| {f(r['latency_p50_ms'])} | {f(r['latency_p99_ms'])} | {f(r['latency_max_ms'])} "
+            f"| {f(r['rss_kib_per_wait'])} | {f(r['cpu_ms_per_wait'], 2)} | {f(r['idle_cpu_percent'], 2)} "
+            f"| {r['wrong_or_missing']} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(rows: list[dict[str, Any]]) -> list[str]:
+    by = {r["design"]: r for r in rows}
+    naive = by.get("naive")
+    out = []
+    if naive is None:
+        return out
+    for name in ("ws", "poll"):
+        r = by.get(name)
+        if r is None:
+            continue
+        parts = []
+        if r["requests_per_wait"]:
+            parts.append(f"{naive['requests_per_wait'] / r['requests_per_wait']:.1f}x fewer requests")
+        if r["latency_p50_ms"] and naive["latency_p50_ms"]:
+            parts.append(f"{naive['latency_p50_ms'] / r['latency_p50_ms']:.1f}x lower p50 latency")
+        if r["cpu_ms_per_wait"]:
+            parts.append(f"{naive['cpu_ms_per_wait'] / r['cpu_ms_per_wait']:.1f}x less CPU per wait")
+        out.append(f"{DESIGNS[name]} vs {DESIGNS['naive']}: " + ", ".join(parts))
+    return out
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r["label"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    x = range(len(rows))
+    left.bar([i - 0.2 for i in x], [r["latency_p50_ms"] or 0 for r in rows], width=0.4, label="p50")
+    left.bar([i + 0.2 for i in x], [r["latency_p99_ms"] or 0 for r in rows], width=0.4, label="p99")
+    left.set_yscale("log")
+    left.set_ylabel("detection latency (ms, log scale)")
+    left.set_xticks(list(x), labels, rotation=12, fontsize=8)
+    left.legend()
+    right.bar(list(x), [r["requests_per_wait"] + r["ws_handshakes_per_wait"] for r in rows])
+    right.set_ylabel("requests + handshakes per job wait")
+    right.set_xticks(list(x), labels, rotation=12, fontsize=8)
+    n = rows[0]["jobs"] if rows else 0
+    fig.suptitle(f"Waiting for {n:,} Studio jobs in one process")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def orchestrate(args: argparse.Namespace) -> int:
+    designs = [d.strip() for d in args.designs.split(",") if d.strip()]
+    unknown = [d for d in designs if d not in DESIGNS]
+    if unknown:
+        raise SystemExit(f"--designs: unknown {unknown}; choose from {', '.join(DESIGNS)}")
+    problem = raise_fd_limit(2 * args.jobs + 512)
+    if problem:
+        raise SystemExit(f"wait benchmark: {problem}")
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="studio-wait-bench-") as tmp:
+        ca, cert, key = make_certificates(Path(tmp))
+        print(
+            f"wait benchmark: N={args.jobs} jobs of {args.min_duration:g}-{args.max_duration:g} s, "
+            f"poll interval {args.poll_interval:g} s, designs {', '.join(designs)}",
+            file=sys.stderr, flush=True,
+        )
+        for design in designs:
+            emulator = TlsEmulator(cert, key, args.ws_ping_interval)
+            try:
+                child = subprocess.run(
+                    [
+                        sys.executable, __file__, "--run-design", design, "--api-url", emulator.api_url,
+                        "--ca", str(ca), "--jobs", str(args.jobs), "--min-duration", str(args.min_duration),
+                        "--max-duration", str(args.max_duration), "--poll-interval", str(args.poll_interval),
+                        "--seed", str(args.seed), "--log-file", str(Path(tmp) / f"{design}.log"),
+                        "--settle", str(args.settle),
+                        *(["--quiet"] if args.quiet else []),
+                    ],
+                    stdout=subprocess.PIPE, text=True, check=False,
+                )
+                emulator_cpu = emulator.cpu_seconds()
+            finally:
+                emulator.stop()
+            if child.returncode != 0:
+                raise SystemExit(f"wait benchmark: design {design} failed (exit {child.returncode})")
+            data = json.loads(child.stdout.strip().splitlines()[-1])
+            result = DesignResult(**data)
+            result.emulator_cpu_seconds = emulator_cpu
+            rows.append(result.summary())
+    table = markdown_table(rows)
+    print(table)
+    for line in ratios(rows):
+        print(f"- {line}")
+    (out_dir / "wait_bench.json").write_text(json.dumps({"args": vars(args), "results": rows}, indent=2))
+    plot(rows, out_dir / "wait_bench.png")
+    print(f"\nJSON: {out_dir / 'wait_bench.json'}  plot: {out_dir / 'wait_bench.png'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2000, help="N concurrent waits (default 2000)")
+    parser.add_argument("--min-duration", type=float, default=30.0, help="shortest job, seconds (30)")
+    parser.add_argument("--max-duration", type=float, default=90.0, help="longest job, seconds (90)")
+    parser.add_argument("--poll-interval", type=float, default=10.0, help="polling designs' interval (10)")
+    parser.add_argument("--designs", default="ws,poll,naive", help="comma-separated: ws, poll, naive")
+    parser.add_argument("--ws-ping-interval", type=float, default=30.0, help="emulator WebSocket pings (30)")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds after the waiters start before the CPU-while-waiting window opens")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--output-dir", default=str(HERE / "results"), help="where JSON and PNG go")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    # Internal: one design in a child process.
+    parser.add_argument("--run-design", help=argparse.SUPPRESS)
+    parser.add_argument("--api-url", help=argparse.SUPPRESS)
+    parser.add_argument("--ca", help=argparse.SUPPRESS)
+    parser.add_argument("--log-file", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.jobs < 1 or args.min_duration <= 0 or args.max_duration < args.min_duration:
+        raise SystemExit("--jobs must be >= 1 and 0 < --min-duration <= --max-duration")
+    if args.run_design:
+        return run_design(args)
+    return orchestrate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
