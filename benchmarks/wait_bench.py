@@ -31,7 +31,6 @@ import logging
 import os
 import random
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -249,7 +248,6 @@ async def _true_final(api_url: str, ca: str, ids: list[str]) -> dict[str, dict[s
 def _provider_waiter(job_id: str, use_websocket: bool, poll_interval: float, deadline: float) -> Any:
     """A ``StudioJobTrigger`` rebuilt from its ``serialize()`` output, as the triggerer rebuilds it."""
     from airflow.utils.module_loading import import_string
-
     from studio_provider.triggers.job import StudioJobTrigger
 
     original = StudioJobTrigger(
