@@ -11,7 +11,7 @@ import pytest
 
 from studio_provider.emulator import EmulatorServer
 from tests.conftest import EMULATOR_TEAM
-from tests.emulator.helpers import create_job, get_job, simulated_job, wait_for, wait_job
+from tests.emulator.helpers import client_for, create_job, get_job, simulated_job, wait_for, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -177,12 +177,23 @@ def test_list_filters_limit_and_order(emulator_client: httpx.Client) -> None:
     assert ids(status=["COMPLETE", "FAILED"]) & ours == {first["id"], second["id"]}
     assert ids(status="FAILED,RUNNING") & ours == {second["id"], third["id"]}
     assert ids(job_id=second["id"]) == {second["id"]}
+    # Without a limit the newest 20 of the team's jobs answer (this emulator is shared: count them first).
+    everything = emulator_client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM, "limit": 1000}).json()
     default_limit = emulator_client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM}).json()
-    assert len(default_limit) <= 20
+    assert [job["id"] for job in default_limit] == [job["id"] for job in everything[:20]]
 
     cancel = emulator_client.post(f"/datachain/jobs/{third['id']}/cancel", json={"team_name": EMULATOR_TEAM})
     assert cancel.status_code == 200
     assert wait_job(emulator_client, EMULATOR_TEAM, third["id"])["status"] == "CANCELED"
+
+
+def test_default_limit_is_the_newest_twenty(fresh_emulator: EmulatorServer) -> None:
+    with client_for(fresh_emulator) as client:
+        created = [simulated_job(client, EMULATOR_TEAM, duration=60, log_lines=0)["id"] for _ in range(23)]
+        default = client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM}).json()
+        explicit = client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM, "limit": 23}).json()
+    assert [job["id"] for job in default] == created[::-1][:20]
+    assert [job["id"] for job in explicit] == created[::-1]
 
 
 def test_include_steps_and_job_fields(emulator_client: httpx.Client) -> None:
