@@ -13,6 +13,7 @@ from .datasets import DatasetRef
 from .errors import (
     StudioAPIError,
     StudioAuthenticationError,
+    StudioDeadlineExceeded,
     StudioError,
     StudioNotFoundError,
     StudioOutcomeUnknownError,
@@ -22,6 +23,7 @@ from .errors import (
     StudioTransportError,
     StudioValidationError,
 )
+from .follow import FollowEvent, JobFollower, LogEvent, StatusEvent, follow_job, websocket_url
 from .models import (
     Cluster,
     DatasetVersionRef,
@@ -35,7 +37,9 @@ from .models import (
     Schedule,
     UploadedFile,
 )
+from .pool import shared_client
 from .request import ApiRequest, Retry
+from .wait import Deadline, is_transient, poll_until, reconnect_delays
 
 __all__ = [
     "API_CALLS",
@@ -47,19 +51,25 @@ __all__ = [
     "DatasetRef",
     "DatasetVersionRef",
     "DatasetVersionStatus",
+    "Deadline",
+    "FollowEvent",
     "Job",
+    "JobFollower",
     "JobStatus",
+    "LogEvent",
     "LogLine",
     "Pipeline",
     "PipelineJobRun",
     "PipelineStatus",
     "Retry",
     "Schedule",
+    "StatusEvent",
     "StudioAPIError",
     "StudioApi",
     "StudioAuthenticationError",
     "StudioClient",
     "StudioConfig",
+    "StudioDeadlineExceeded",
     "StudioError",
     "StudioNotFoundError",
     "StudioOutcomeUnknownError",
@@ -69,5 +79,11 @@ __all__ = [
     "StudioTransportError",
     "StudioValidationError",
     "UploadedFile",
+    "follow_job",
+    "is_transient",
     "normalize_api_url",
+    "poll_until",
+    "reconnect_delays",
+    "shared_client",
+    "websocket_url",
 ]

@@ -1,0 +1,541 @@
+"""Follow a Studio job until it ends: its log lines and status changes, over the WebSocket or REST.
+
+This is the one waiting machine for jobs. The Airflow trigger, the worker-side wait and the pipeline
+waits iterate :func:`follow_job`; it
+
+- streams ``logs/follow/`` (the API URL with ``http`` → ``ws``, the REST ``Authorization`` header,
+  ``job_id`` and ``team_name`` URL-encoded), ignoring pings and fetching ``log_blobs``;
+- yields each log line once, in order (de-duplicated by id), and each status change;
+- when the socket is refused, cut or closes before the job ended, reads the status over REST,
+  reconnects with the official client's backoff and polls ``get_job`` + ``get_job_logs`` while the
+  socket is unavailable;
+- survives transient failures (5xx, 429, resets, outages) until the caller's deadline;
+- ends with the terminal :class:`StatusEvent`, or raises :class:`~.errors.StudioDeadlineExceeded`,
+  :class:`~.errors.StudioAuthenticationError` or :class:`~.errors.StudioNotFoundError`.
+
+In the steady state a WebSocket follow sends no REST request at all: one handshake, then at most one
+final status read once the socket reported the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .api import AsyncStudioClient
+from .config import StudioConfig
+from .errors import StudioAuthenticationError, StudioError, StudioNotFoundError
+from .models import Job, JobStatus, LogLine
+from .pool import ssl_context
+from .wait import Deadline, ReconnectDelays, is_transient, reconnect_delays, sleep_within
+
+log = logging.getLogger(__name__)
+
+#: Seconds between the client's own WebSocket keep-alive pings (they detect half-open connections).
+WS_PING_INTERVAL = 30.0
+#: Seconds to wait for a pong, and for the closing handshake when the consumer stops.
+WS_PING_TIMEOUT = 30.0
+WS_CLOSE_TIMEOUT = 2.0
+#: Attempts at reading the logs of a finished job over REST before giving up on them.
+FINAL_LOG_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One new log line of the job (each line once, in order).
+
+    Lines that come without an id (a plain-text log blob, a ``{"type": "log"}`` frame) carry the id of
+    the last identified line before them, so ``line.id`` is always a safe resume point.
+    """
+
+    line: LogLine
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """The job's status: the first one seen, then each change. The last one is terminal."""
+
+    job: Job
+
+
+FollowEvent = LogEvent | StatusEvent
+
+
+def websocket_url(config: StudioConfig, job_id: str) -> str:
+    """The ``logs/follow/`` URL of a job: the API URL with ``ws``/``wss``, ``job_id`` and ``team_name``.
+
+    :param config: the client configuration (URL and team).
+    :param job_id: the job to follow.
+    """
+    query = urlencode({"job_id": str(job_id), "team_name": config.team})
+    return f"{config.websocket_url}/logs/follow/?{query}"
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+class JobFollower:
+    """The state of one follow: the last log id, the job as last seen, fetched blobs.
+
+    Use :meth:`events` (or :func:`follow_job`). One follower iterates once.
+
+    :param client: the async client (usually the loop's :func:`~.pool.shared_client`).
+    :param job_id: the job to follow.
+    :param deadline: when to give up (default: never).
+    :param after_log_id: resume after this log id (lines up to it are not yielded again).
+    :param poll_interval: seconds between REST reads while the WebSocket is unavailable (or always,
+        with ``use_websocket=False``).
+    :param use_websocket: follow over the WebSocket; ``False`` polls REST only.
+    :param with_logs: yield log lines; ``False`` follows the status only.
+    :param final_status_read: after the socket reported a terminal status, read the job once over REST
+        for its full record (URL, timestamps); one request per follow.
+    """
+
+    def __init__(
+        self,
+        client: AsyncStudioClient,
+        job_id: str,
+        *,
+        deadline: Deadline | None = None,
+        after_log_id: int | None = None,
+        poll_interval: float = 10.0,
+        use_websocket: bool = True,
+        with_logs: bool = True,
+        final_status_read: bool = True,
+    ) -> None:
+        if not isinstance(job_id, str) or not job_id.strip():
+            raise ValueError(f"job_id must be a non-empty Studio job id, got {job_id!r}.")
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        if after_log_id is not None and (isinstance(after_log_id, bool) or not isinstance(after_log_id, int)):
+            raise ValueError(f"after_log_id must be an integer log id or None, got {after_log_id!r}.")
+        self.client = client
+        self.job_id = job_id.strip()
+        self.deadline = deadline or Deadline(None)
+        self.poll_interval = float(poll_interval)
+        self.use_websocket = use_websocket
+        self.with_logs = with_logs
+        self.final_status_read = final_status_read
+        #: The highest log id yielded (or the resume point); ``None`` before any.
+        self.last_log_id: int | None = after_log_id
+        #: The job as last seen (``None`` before the first status).
+        self.job: Job | None = None
+        self.finished = False
+        self._raw: dict[str, Any] = {"id": self.job_id}
+        self._reported: JobStatus | None = None
+        self._blobs: set[str] = set()
+        self._backoff: ReconnectDelays = reconnect_delays()
+        self._deadline_hit = False
+
+    @property
+    def awaited(self) -> str:
+        return f"Studio job {self.job_id}"
+
+    # ---- the loop ------------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncGenerator[FollowEvent, None]:
+        """Yield log lines and status changes until the terminal status (the last event).
+
+        :raises StudioDeadlineExceeded: the deadline passed first (the job may still run).
+        :raises StudioAuthenticationError: the token was refused (401/403).
+        :raises StudioNotFoundError: the team has no such job.
+        """
+        loop = asyncio.get_running_loop()
+        next_socket = loop.time() if self.use_websocket else float("inf")
+        next_poll = float("inf") if self.use_websocket else loop.time()
+        while True:
+            if self.deadline.expired:
+                raise self.deadline.exceeded(self.awaited)
+            now = loop.time()
+            if now >= next_socket:
+                # aclosing: a consumer that stops iterating closes the socket now, not at garbage collection.
+                async with aclosing(self._socket_session()) as session:
+                    async for event in session:
+                        yield event
+                if self.finished:
+                    return
+                next_socket = loop.time() + next(self._backoff)
+                # The socket ended early: ask REST whether the job is done (logs only if it is).
+                for event in await self._rest_round(logs=False):
+                    yield event
+                if self.finished:
+                    return
+                next_poll = loop.time() + self.poll_interval
+            elif now >= next_poll:
+                for event in await self._rest_round(logs=self.with_logs):
+                    yield event
+                if self.finished:
+                    return
+                next_poll = loop.time() + self.poll_interval
+            wake = min(next_socket, next_poll)
+            await sleep_within(max(0.0, wake - loop.time()), self.deadline)
+
+    # ---- WebSocket -----------------------------------------------------------------------------------
+
+    async def _socket_session(self) -> AsyncGenerator[FollowEvent, None]:
+        """One connection: yields until the socket closes or the job ended; fatal refusals raise."""
+        config = self.client.config
+        url = websocket_url(config, self.job_id)
+        open_timeout = self.deadline.cap(config.timeout)
+        if open_timeout <= 0:
+            raise self.deadline.exceeded(self.awaited)
+        try:
+            connection = await connect(
+                url,
+                additional_headers={"Authorization": config.authorization},
+                ssl=ssl_context(config.verify) if url.startswith("wss:") else None,
+                compression=None,  # small JSON frames: deflate would only cost memory per socket
+                open_timeout=open_timeout,
+                ping_interval=WS_PING_INTERVAL,
+                ping_timeout=WS_PING_TIMEOUT,
+                close_timeout=WS_CLOSE_TIMEOUT,
+                user_agent_header=None,
+            )
+        except InvalidStatus as exc:
+            self._raise_if_fatal(exc)
+            log.warning("Log stream of %s refused (%s); polling over REST meanwhile.", self.awaited, exc)
+            return
+        except (asyncio.CancelledError, StudioError):
+            raise
+        except Exception as exc:
+            if self.deadline.expired:
+                raise self.deadline.exceeded(self.awaited) from None
+            log.warning("Log stream of %s unavailable (%s); polling over REST meanwhile.", self.awaited, exc)
+            return
+        watchdog = self._arm_deadline(connection)
+        try:
+            try:
+                async for message in connection:
+                    self._backoff.reset()  # data arrived: the next reconnect starts from the shortest delay
+                    frame = _decode_frame(message)
+                    if frame is None:
+                        continue
+                    for event in await self._frame_events(frame):
+                        yield event
+                    if self.finished:
+                        return
+                    if _is_error_frame(frame):
+                        log.warning("Log stream of %s ended with: %s", self.awaited, frame.get("message"))
+                        return
+            except ConnectionClosed as exc:
+                if not self._deadline_hit:
+                    log.info("Log stream of %s was cut (%s); checking the job over REST.", self.awaited, exc)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            await connection.close()
+        if self._deadline_hit and not self.finished:
+            raise self.deadline.exceeded(self.awaited)
+
+    def _arm_deadline(self, connection: ClientConnection) -> asyncio.TimerHandle | None:
+        # One timer per socket instead of a timeout per frame: cheap for thousands of idle follows.
+        left = self.deadline.remaining()
+        if left is None:
+            return None
+
+        def expire() -> None:
+            self._deadline_hit = True
+            connection.transport.abort()
+
+        return asyncio.get_running_loop().call_later(left, expire)
+
+    async def _frame_events(self, frame: dict[str, Any]) -> list[FollowEvent]:
+        kind = frame.get("type")
+        if kind == "ping":
+            return []
+        events: list[FollowEvent] = []
+        if self.with_logs:
+            if isinstance(frame.get("log_blobs"), list):
+                for url in frame["log_blobs"]:  # older lines: before the frame's own
+                    events.extend(await self._blob_events(str(url)))
+            if isinstance(frame.get("logs"), list):
+                events.extend(self._new_lines(frame["logs"], identified_only=False))
+            if kind == "log" and "message" in frame:
+                events.extend(self._new_lines([frame], identified_only=False))
+        update: dict[str, Any] | None = None
+        if isinstance(frame.get("job"), dict):
+            update = frame["job"]
+        elif kind == "status" and frame.get("status") is not None:
+            update = {"status": frame["status"]}
+        if update is None:
+            return events
+        self._merge(update)
+        if JobStatus.parse(self._raw.get("status")).is_terminal:
+            await self._final_read()
+            self.finished = True
+            events.append(StatusEvent(self._current()))
+            return events
+        status_event = self._status_event()
+        if status_event is not None:
+            events.append(status_event)
+        return events
+
+    async def _final_read(self) -> None:
+        """The socket said the job ended: one REST read for the full record (best effort)."""
+        if not self.final_status_read:
+            return
+        try:
+            job = await asyncio.wait_for(self.client.get_job(job_id=self.job_id), self.deadline.cap(30.0))
+        except (StudioAuthenticationError, StudioNotFoundError):
+            raise
+        except Exception as exc:  # the socket's own status stands
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.info("Final status read of %s failed (%s); using the stream's status.", self.awaited, exc)
+            return
+        if job.status.is_terminal:
+            self._raw = {**self._raw, **job.raw}
+
+    def _raise_if_fatal(self, exc: InvalidStatus) -> None:
+        status = exc.response.status_code
+        if status not in (401, 403, 404):
+            return
+        config = self.client.config
+        body = bytes(exc.response.body or b"").decode("utf-8", "replace")
+        try:
+            text = str(json.loads(body).get("message") or body)
+        except (ValueError, AttributeError):
+            text = body
+        text = text.replace(config.token, "***")[:500]
+        path = "logs/follow/"
+        if status == 404:
+            raise StudioNotFoundError(
+                f"Studio job {self.job_id} was not found in team {config.team!r} (log stream: 404 {text}).",
+                status=404,
+                server_message=text,
+                method="GET",
+                path=path,
+            )
+        what = "rejected the token" if status == 401 else "denied the token access to the team"
+        raise StudioAuthenticationError(
+            f"Studio {what} ({status}) for the log stream of job {self.job_id}, team {config.team!r} at "
+            f"{config.url}: {text}. Check the connection's password (the Studio token) and 'team'.",
+            status=status,
+            server_message=text,
+            method="GET",
+            path=path,
+        )
+
+    # ---- REST ----------------------------------------------------------------------------------------
+
+    async def _rest_round(self, *, logs: bool) -> list[FollowEvent]:
+        """Read the status (and, when asked or when the job ended, the new log lines) over REST."""
+        try:
+            job = await self._rest(self.client.get_job(job_id=self.job_id))
+        except _Skip:
+            return []
+        self._raw = {**self._raw, **job.raw}
+        terminal = job.status.is_terminal
+        events: list[FollowEvent] = []
+        if self.with_logs and (logs or terminal):
+            # Read after the status: once the job has ended, every line is in this answer.
+            lines = await self._rest_logs(attempts=FINAL_LOG_ATTEMPTS if terminal else 1)
+            events.extend(self._new_lines(lines, identified_only=False))
+        if terminal:
+            self.finished = True
+            events.append(StatusEvent(self._current()))
+            return events
+        status_event = self._status_event()
+        if status_event is not None:
+            events.append(status_event)
+        return events
+
+    async def _rest_logs(self, *, attempts: int) -> list[dict[str, Any]]:
+        for attempt in range(attempts):
+            try:
+                lines = await self._rest(self.client.get_job_logs(job_id=self.job_id))
+            except StudioNotFoundError:
+                return []  # logs are not served for this job (any more)
+            except _Skip:
+                if attempt + 1 < attempts and not self.deadline.expired:
+                    await sleep_within(next(self._backoff), self.deadline)
+                continue
+            return [{"id": line.id, "message": line.message} for line in lines]
+        log.warning("Could not read the final log lines of %s over REST.", self.awaited)
+        return []
+
+    async def _rest(self, call: Any) -> Any:
+        """Await one REST call within the deadline; transient failures become :class:`_Skip`."""
+        left = self.deadline.remaining()
+        try:
+            if left is None:
+                return await call
+            return await asyncio.wait_for(call, timeout=max(left, 0.001))
+        except asyncio.TimeoutError:
+            if self.deadline.expired:
+                raise self.deadline.exceeded(self.awaited) from None
+            raise _Skip from None
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("Reading %s over REST failed (%s); will try again.", self.awaited, exc)
+                raise _Skip from exc
+            raise
+
+    # ---- lines, blobs and status ---------------------------------------------------------------------
+
+    def _new_lines(self, items: list[Any], *, identified_only: bool) -> list[LogEvent]:
+        events: list[LogEvent] = []
+        for item in items:
+            if not isinstance(item, dict) or "message" not in item:
+                continue
+            message = str(item.get("message") or "")
+            line_id = _int_or_none(item.get("id"))
+            if line_id is None:
+                if identified_only:
+                    continue
+                events.append(LogEvent(LogLine(id=self.last_log_id or 0, message=message)))
+                continue
+            if self.last_log_id is not None and line_id <= self.last_log_id:
+                continue  # already yielded (a replay after a reconnect, or before the resume point)
+            self.last_log_id = line_id
+            events.append(LogEvent(LogLine(id=line_id, message=message)))
+        return events
+
+    async def _blob_events(self, url: str) -> list[LogEvent]:
+        """The lines of one log blob, fetched once per follow.
+
+        A blob holds older lines. Lines with ids are de-duplicated like any other; plain-text lines have
+        none, so they are only taken while no identified line has been seen (a resumed follow, or a blob
+        that arrives after live lines, re-archives what was already yielded).
+        """
+        config = self.client.config
+        target = urljoin(config.url.rstrip("/") + "/", url)
+        if target in self._blobs:
+            return []
+        headers = {}
+        if _origin(target) == _origin(config.url):
+            headers["Authorization"] = config.authorization  # never sent to another host (signed URLs)
+        try:
+            async with httpx.AsyncClient(
+                verify=ssl_context(config.verify), timeout=self.deadline.cap(config.timeout)
+            ) as http:
+                response = await http.get(target, headers=headers, follow_redirects=True)
+                response.raise_for_status()
+        except (httpx.HTTPError, OSError) as exc:
+            log.warning("Could not fetch a log blob of %s (%s).", self.awaited, type(exc).__name__)
+            return []
+        self._blobs.add(target)
+        items = _blob_items(response.text)
+        identified_only = self.last_log_id is not None
+        return self._new_lines(items, identified_only=identified_only)
+
+    def _merge(self, update: dict[str, Any]) -> None:
+        merged = dict(self._raw)
+        for key, value in update.items():
+            if value is not None or key not in merged:
+                merged[key] = value
+        self._raw = merged
+
+    def _current(self) -> Job:
+        self.job = Job.from_dict(self._raw)
+        return self.job
+
+    def _status_event(self) -> StatusEvent | None:
+        job = self._current()
+        if job.status is self._reported:
+            return None
+        self._reported = job.status
+        return StatusEvent(job)
+
+
+class _Skip(Exception):
+    """A transient REST failure: skip this round."""
+
+
+def _is_error_frame(frame: dict[str, Any]) -> bool:
+    # ``{"message": "..."}`` alone is the server's terminal error; status and log frames also carry a
+    # message, with their own keys beside it.
+    return "message" in frame and not (set(frame) - {"message", "type", "detail"}) and frame.get("type") in (
+        None,
+        "error",
+    )
+
+
+def _decode_frame(message: str | bytes) -> dict[str, Any] | None:
+    try:
+        frame = json.loads(message)
+    except ValueError:
+        log.debug("Ignoring a non-JSON frame on a job's log stream.")
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _blob_items(text: str) -> list[dict[str, Any]]:
+    """A blob's lines: JSON (a list of ``{"id", "message"}``, or ``{"logs": [...]}``) or plain text."""
+    stripped = text.lstrip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            data = data.get("logs")
+        if isinstance(data, list):
+            return [item for item in data if isinstance(item, dict)]
+    return [{"message": line} for line in text.splitlines(keepends=True)]
+
+
+async def follow_job(
+    client: AsyncStudioClient,
+    job_id: str,
+    *,
+    deadline: Deadline | None = None,
+    after_log_id: int | None = None,
+    poll_interval: float = 10.0,
+    use_websocket: bool = True,
+    with_logs: bool = True,
+) -> AsyncIterator[FollowEvent]:
+    """Follow a job until it ends: yields :class:`LogEvent` and :class:`StatusEvent`, ending right after
+    the terminal :class:`StatusEvent`.
+
+    >>> async with shared_client(config) as client:  # doctest: +SKIP
+    ...     async for event in follow_job(client, "42", deadline=Deadline.after(3600)):
+    ...         if isinstance(event, LogEvent):
+    ...             print(event.line.message, end="")
+
+    Stopping the iteration (or cancelling the task) closes the socket.
+
+    :param client: the async client (share one per loop: :func:`~.pool.shared_client`).
+    :param job_id: the job to follow.
+    :param deadline: when to give up; default never.
+    :param after_log_id: resume after this log id.
+    :param poll_interval: seconds between REST reads while the WebSocket is unavailable.
+    :param use_websocket: ``False`` polls REST only (``get_job`` + ``get_job_logs``).
+    :param with_logs: ``False`` follows the status only.
+    :raises StudioDeadlineExceeded: the deadline passed first; the caller cancels the job.
+    :raises StudioAuthenticationError: the token was refused (handshake or REST 401/403).
+    :raises StudioNotFoundError: the team has no such job.
+    """
+    follower = JobFollower(
+        client,
+        job_id,
+        deadline=deadline,
+        after_log_id=after_log_id,
+        poll_interval=poll_interval,
+        use_websocket=use_websocket,
+        with_logs=with_logs,
+    )
+    async with aclosing(follower.events()) as events:
+        async for event in events:
+            yield event
