@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from studio_provider.emulator import EmulatorServer
 from tests.conftest import EMULATOR_OTHER_TEAM, EMULATOR_OTHER_TOKEN, EMULATOR_TEAM, EMULATOR_TOKEN
-from tests.emulator.helpers import create_job, simulated_job, wait_for
+from tests.emulator.helpers import create_job, get_job, simulated_job, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -24,32 +25,66 @@ def follow_url(server: EmulatorServer, job_id: str, team: str = EMULATOR_TEAM, e
     return f"{server.ws_url}{path}?job_id={job_id}&team_name={team}{extra}"
 
 
-async def collect(url: str, token: str = EMULATOR_TOKEN, scheme: str = "token") -> tuple[list[dict[str, Any]], int | None]:
-    """All frames until the server closes, and the close code (bounded: 15 s)."""
+Frames = list[dict[str, Any]]
 
-    async def read_all() -> tuple[list[dict[str, Any]], int | None]:
-        frames: list[dict[str, Any]] = []
+
+async def collect(
+    url: str,
+    token: str = EMULATOR_TOKEN,
+    scheme: str = "token",
+    when: Callable[[Frames], bool] | None = None,
+    then: Callable[[], object] | None = None,
+) -> tuple[Frames, int | None]:
+    """All frames until the server closes, and the close code (bounded: 30 s).
+
+    ``then`` (blocking, run in a thread) is called once, as soon as the frames so far satisfy ``when``:
+    that lets a test act at a point of the stream (advance the clock) instead of racing it.
+    """
+
+    async def read_all() -> tuple[Frames, int | None]:
+        frames: Frames = []
+        action = (when, then) if when is not None and then is not None else None
         async with websockets.connect(url, additional_headers={"Authorization": f"{scheme} {token}"}) as socket:
             try:
                 while True:
                     frames.append(json.loads(await socket.recv()))
+                    if action is not None and action[0](frames):
+                        await asyncio.to_thread(action[1])
+                        action = None
             except ConnectionClosed:
                 pass
             return frames, socket.close_code
 
-    return await asyncio.wait_for(read_all(), timeout=15)
+    return await asyncio.wait_for(read_all(), timeout=30)
+
+
+def scheduled_job(server: EmulatorServer, environment: str) -> str:
+    """A simulated job that waits (SCHEDULED) until the emulator clock is advanced by an hour."""
+    start = datetime.now(timezone.utc) + timedelta(hours=1)
+    with httpx.Client(base_url=server.api_url, headers=server.headers()) as client:
+        job = create_job(client, EMULATOR_TEAM, "x", environment=environment, start_after=start.isoformat())
+    assert job["status"] == "SCHEDULED"
+    job_id = job["id"]
+    assert isinstance(job_id, str)
+    return job_id
+
+
+def start_scheduled(server: EmulatorServer) -> Callable[[], object]:
+    """Advance the clock past every ``scheduled_job``'s start."""
+    return lambda: server.advance_clock(2 * 3600)
 
 
 async def test_follow_from_start_to_terminal_status(fresh_emulator: EmulatorServer) -> None:
-    async with httpx.AsyncClient(base_url=fresh_emulator.api_url, headers=fresh_emulator.headers()) as client:
-        response = await client.post(
-            "/datachain/jobs/",
-            json={"query": "x", "team_name": EMULATOR_TEAM,
-                  "environment": "STUDIO_EMULATOR_DURATION=0.6\nSTUDIO_EMULATOR_LOG_LINES=4"},
-        )
-    job_id = response.json()["id"]
-    frames, code = await collect(follow_url(fresh_emulator, job_id))
+    # The reader is connected before the job starts: the clock is advanced once it saw SCHEDULED.
+    job_id = await asyncio.to_thread(
+        scheduled_job, fresh_emulator, "STUDIO_EMULATOR_DURATION=0.6\nSTUDIO_EMULATOR_LOG_LINES=4"
+    )
+    frames, code = await collect(
+        follow_url(fresh_emulator, job_id), when=lambda frames: len(frames) == 1, then=start_scheduled(fresh_emulator)
+    )
     assert code == 1000
+    first = frames[0]["job"]
+    assert (first["id"], first["status"], first["finished_at"]) == (job_id, "SCHEDULED", None)
     statuses = [frame["job"]["status"] for frame in frames if "job" in frame]
     lines = [line for frame in frames if "logs" in frame for line in frame["logs"]]
     assert statuses[-1] == "COMPLETE"
@@ -79,20 +114,30 @@ async def test_no_follow_sends_what_exists_and_closes(studio_emulator: EmulatorS
         job = create_job(client, EMULATOR_TEAM, "import time\nprint('early', flush=True)\ntime.sleep(30)\n")
         await asyncio.to_thread(wait_for, lambda: studio_emulator.state.jobs[job["id"]].logs)
         frames, code = await collect(follow_url(studio_emulator, job["id"], extra="&no_follow=true"))
+        rest = await asyncio.to_thread(get_job, client, EMULATOR_TEAM, job["id"])
         client.post(f"/datachain/jobs/{job['id']}/cancel", json={"team_name": EMULATOR_TEAM})
     assert code == 1000
+    # The job frame says what a REST read of the still-running job says.
+    assert rest["status"] == "RUNNING"
+    fields = ("id", "status", "exit_code", "error_message", "finished_at")
     assert frames == [
         {"logs": [{"id": 1, "message": "early\n"}]},
-        {"job": {**frames[1]["job"], "status": "RUNNING"}},
+        {"job": {key: rest[key] for key in fields}},
     ]
 
 
 async def test_pings_while_nothing_happens(emulator_factory: Callable[..., EmulatorServer]) -> None:
     server = emulator_factory(executor="simulated", ws_ping_interval=0.1)
-    with httpx.Client(base_url=server.api_url, headers=server.headers()) as client:
-        job = simulated_job(client, EMULATOR_TEAM, duration=0.6, log_lines=0)
-    frames, _ = await collect(follow_url(server, job["id"]))
-    assert sum(1 for frame in frames if frame == {"type": "ping"}) >= 2
+    # Nothing happens to a SCHEDULED job until the clock moves: the clock is advanced after two pings.
+    job_id = await asyncio.to_thread(scheduled_job, server, "STUDIO_EMULATOR_DURATION=0.05\nSTUDIO_EMULATOR_LOG_LINES=0")
+
+    def two_pings(frames: Frames) -> bool:
+        return sum(1 for frame in frames if frame == {"type": "ping"}) == 2
+
+    frames, code = await collect(follow_url(server, job_id), when=two_pings, then=start_scheduled(server))
+    assert code == 1000
+    assert frames[:3] == [frames[0], {"type": "ping"}, {"type": "ping"}]
+    assert frames[0]["job"]["status"] == "SCHEDULED"
     assert frames[-1]["job"]["status"] == "COMPLETE"
 
 
