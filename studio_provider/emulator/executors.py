@@ -1,6 +1,7 @@
 """Executors: the local one runs a job's query in a subprocess, the simulated one only pretends to.
 
-Both are driven by :class:`~studio_provider.emulator.jobs.JobService`, which owns the statuses.
+Both are driven by a :class:`JobDriver` (the job service, which owns the statuses); they only know that
+protocol, so this module sits below ``jobs``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .state import JobRecord
-
-if TYPE_CHECKING:
-    from .jobs import JobService
+from .state import EmulatorState, JobRecord
 
 # Keys a job's `environment` may set to steer the simulated executor.
 SIM_DURATION = "STUDIO_EMULATOR_DURATION"
@@ -32,6 +30,24 @@ SIM_WRITES = "STUDIO_EMULATOR_WRITES"
 SIM_READS = "STUDIO_EMULATOR_READS"
 
 _READ_LIMIT = 1 << 20
+
+
+class JobDriver(Protocol):
+    """What an executor may do to a job: report progress; the driver keeps the lifecycle rules."""
+
+    state: EmulatorState
+
+    def set_status(self, job: JobRecord, status: str) -> None: ...
+
+    def log(self, job: JobRecord, message: str, stream: str = "stdout") -> None: ...
+
+    def finish(
+        self, job: JobRecord, exit_code: int | None, error_message: str = "", error_stack: str = ""
+    ) -> None: ...
+
+    def declare_read(self, job: JobRecord, text: str) -> None: ...
+
+    def declare_write(self, job: JobRecord, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,7 @@ def simulation_plan(env: dict[str, str]) -> SimulationPlan:
 class SimulatedExecutor:
     """No process: sleeps in the event loop, so a thousand jobs cost a thousand small tasks."""
 
-    def __init__(self, service: JobService) -> None:
+    def __init__(self, service: JobDriver) -> None:
         self.service = service
 
     async def run(self, job: JobRecord) -> None:
@@ -127,7 +143,7 @@ class SimulatedExecutor:
 class LocalExecutor:
     """Runs PYTHON queries with this interpreter and SHELL queries with bash, each in its own session."""
 
-    def __init__(self, service: JobService) -> None:
+    def __init__(self, service: JobDriver) -> None:
         self.service = service
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 

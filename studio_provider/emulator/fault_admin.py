@@ -6,22 +6,18 @@ it with ``prefix="/_emulator"``. See ``docs/emulator-faults.md`` for the endpoin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from studio_provider.emulator.fault_rules import FaultSpecError
-
-if TYPE_CHECKING:
-    from studio_provider.emulator.faults import FaultInjector
+from .fault_engine import FaultEngine
+from .fault_rules import FaultSpecError
 
 
 def _bad_request(message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=400)
 
 
-def _build_admin_router(injector: FaultInjector) -> APIRouter:
+def _build_admin_router(injector: FaultEngine) -> APIRouter:
     router = APIRouter(tags=["emulator admin"])
 
     @router.get("/faults")

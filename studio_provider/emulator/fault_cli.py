@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from studio_provider.emulator.fault_rules import KINDS, FaultSpecError, build_rule
+from .fault_rules import KINDS, FaultSpecError, build_rule
 
 __all__ = ["add_fault_arguments", "parse_fault_spec"]
 

@@ -1,7 +1,7 @@
 """The fault-injection ASGI middleware and its transport helpers.
 
 ``_FaultMiddleware`` is the outermost ASGI app: it observes every request outside ``ADMIN_PREFIX``
-(HTTP and WebSocket), asks the ``FaultInjector`` what to do with it, and applies the decision (an error,
+(HTTP and WebSocket), asks the ``FaultEngine`` what to do with it, and applies the decision (an error,
 latency, a dropped connection, a cut WebSocket, a lost response). The helpers reach the socket transport
 behind uvicorn's ``send`` to emulate connection resets.
 """
@@ -14,15 +14,13 @@ import json
 import logging
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from studio_provider.emulator.fault_rules import FaultRule
-from studio_provider.emulator.observation import sanitize_query
-
-if TYPE_CHECKING:
-    from studio_provider.emulator.faults import FaultInjector
+from .fault_engine import FaultEngine
+from .fault_rules import FaultRule
+from .observation import sanitize_query
 
 __all__ = ["ADMIN_PREFIX"]
 
@@ -91,7 +89,7 @@ def _default_message(rule: FaultRule) -> str:
 class _Call:
     """Observation of one request, recorded exactly once."""
 
-    def __init__(self, injector: FaultInjector, scope: Scope, kind: str, method: str) -> None:
+    def __init__(self, injector: FaultEngine, scope: Scope, kind: str, method: str) -> None:
         self.injector = injector
         self.started = time.monotonic()
         self.recorded = False
@@ -122,7 +120,7 @@ class _Call:
 class _FaultMiddleware:
     """The outermost ASGI app: observes every non-admin request and applies the injector's decision."""
 
-    def __init__(self, app: ASGIApp, injector: FaultInjector) -> None:
+    def __init__(self, app: ASGIApp, injector: FaultEngine) -> None:
         self.app = app
         self.injector = injector
 

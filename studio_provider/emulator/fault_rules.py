@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio_provider.emulator.observation import path_matches
+from .observation import path_matches
 
 __all__ = ["KINDS", "FaultRule", "FaultSpecError", "build_rule"]
 

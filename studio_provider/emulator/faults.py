@@ -24,6 +24,7 @@ See ``docs/emulator-faults.md`` for the rule fields, admin endpoints and CLI syn
 The pieces live in their own modules, and every public name is re-exported here:
 
 - ``fault_rules``: the rule model and its validation (``FaultRule``, ``FaultSpecError``, ``build_rule``);
+- ``fault_engine``: the rules, the random source and the observations (``FaultEngine``, the base class);
 - ``fault_middleware``: the ASGI middleware and its transport helpers (``ADMIN_PREFIX``);
 - ``fault_admin``: the admin endpoints;
 - ``fault_cli``: the CLI flags and the ``--fault`` syntax (``add_fault_arguments``, ``parse_fault_spec``).
@@ -32,25 +33,21 @@ The pieces live in their own modules, and every public name is re-exported here:
 from __future__ import annotations
 
 import argparse
-import random
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.types import ASGIApp
 
-from studio_provider.emulator.fault_admin import _build_admin_router
-from studio_provider.emulator.fault_cli import add_fault_arguments, parse_fault_spec
-from studio_provider.emulator.fault_middleware import ADMIN_PREFIX, _FaultMiddleware
-from studio_provider.emulator.fault_rules import KINDS, FaultRule, FaultSpecError, _is_int, build_rule
-from studio_provider.emulator.observation import DEFAULT_MAX_ENTRIES, Observations
+from .fault_admin import _build_admin_router
+from .fault_cli import add_fault_arguments, parse_fault_spec
+from .fault_engine import FaultEngine
+from .fault_middleware import ADMIN_PREFIX, _FaultMiddleware
+from .fault_rules import KINDS, FaultRule, FaultSpecError, _is_int, build_rule
 
 __all__ = [
     "ADMIN_PREFIX",
     "KINDS",
     "ASGIApp",
+    "FaultEngine",
     "FaultInjector",
     "FaultRule",
     "FaultSpecError",
@@ -60,110 +57,8 @@ __all__ = [
 ]
 
 
-@dataclass
-class _Decision:
-    latency: float = 0.0
-    rule: FaultRule | None = None
-    latency_rules: list[str] = field(default_factory=list)
-
-
-class FaultInjector:
-    """Fault rules, a seeded random source, and the request observations, shared by middleware and admin."""
-
-    def __init__(self, seed: int | None = None, max_log_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        self._lock = threading.Lock()
-        self._rules: list[FaultRule] = []
-        self._next_id = 1
-        self._rng = random.Random(seed)
-        self.observations = Observations(max_log_entries)
-
-    # -- Python API -------------------------------------------------------------------------------
-
-    def seed(self, seed: int | None) -> None:
-        """Reseed the random source used by ``rate`` rules."""
-        with self._lock:
-            self._rng = random.Random(seed)
-
-    def add_rule(self, kind: str, **fields: Any) -> FaultRule:
-        """Add a rule (same fields as the admin API) and return it; raises ``FaultSpecError``."""
-        with self._lock:
-            rule = build_rule({"kind": kind, **fields}, self._next_id)
-            self._next_id += 1
-            self._rules.append(rule)
-        return rule
-
-    def remove_rule(self, rule_id: int) -> bool:
-        """Remove one rule; ``False`` if there was none with that id."""
-        with self._lock:
-            before = len(self._rules)
-            self._rules = [r for r in self._rules if r.id != rule_id]
-            return len(self._rules) != before
-
-    def rules(self) -> list[dict[str, Any]]:
-        """Every rule (including spent ones, marked ``spent``) as JSON-ready dicts."""
-        with self._lock:
-            return [r.to_dict() for r in self._rules]
-
-    def clear(self) -> None:
-        """Remove every fault rule (observations are kept)."""
-        with self._lock:
-            self._rules.clear()
-
-    def counters(self) -> dict[str, Any]:
-        """Per-route request counters: ``{"total", "routes": {"GET /p": {"total", "statuses"}}}``."""
-        return self.observations.counters()
-
-    def count(self, method: str, path: str, status: int | str | None = None) -> int:
-        """Requests recorded for exactly ``METHOD path`` (optionally only those with ``status``)."""
-        return self.observations.count(method, path, status)
-
-    def requests(
-        self, path: str | None = None, method: str | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
-        """The request log, oldest first (see ``Observations.requests``)."""
-        return self.observations.requests(path=path, method=method, limit=limit)
-
-    def reset_observations(self) -> None:
-        """Forget counters and the request log."""
-        self.observations.reset()
-
-    def reset(self) -> None:
-        """Remove every rule and forget every observation."""
-        self.clear()
-        self.reset_observations()
-
-    def _decide(self, scope_type: str, method: str, path: str) -> _Decision:
-        """Pick what happens to one request: an active outage wins; latency rules add up; then the
-        first terminal rule (in insertion order) whose trigger fires."""
-        decision = _Decision()
-        now = time.monotonic()
-        with self._lock:
-            for rule in self._rules:
-                if (
-                    rule.kind == "outage"
-                    and not rule.spent(now)
-                    and rule.applies_to(scope_type, method, path)
-                ):
-                    rule.seen += 1
-                    rule.fired += 1
-                    decision.rule = rule
-                    return decision
-            for rule in self._rules:
-                if (
-                    rule.kind == "latency"
-                    and rule.applies_to(scope_type, method, path)
-                    and rule.trigger(self._rng)
-                ):
-                    assert rule.seconds is not None
-                    decision.latency += rule.seconds
-                    decision.latency_rules.append(rule.label)
-            for rule in self._rules:
-                if rule.kind in ("latency", "outage") or not rule.applies_to(scope_type, method, path):
-                    continue
-                if rule.trigger(self._rng):
-                    decision.rule = rule
-                    break
-        return decision
+class FaultInjector(FaultEngine):
+    """The fault engine plus its wiring: the ASGI middleware, the admin router and the CLI flags."""
 
     # -- ASGI ---------------------------------------------------------------------------------------
 
@@ -174,7 +69,7 @@ class FaultInjector:
     # -- admin API ------------------------------------------------------------------------------------
 
     def admin_router(self) -> APIRouter:
-        """Admin endpoints, to be mounted with ``prefix="/_emulator"``. No auth: a loopback tool."""
+        """Admin endpoints, to be mounted with ``prefix="/_emulator"``; the mounting app adds its auth."""
         return _build_admin_router(self)
 
     # -- CLI ------------------------------------------------------------------------------------------
