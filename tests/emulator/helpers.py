@@ -13,7 +13,8 @@ from studio_provider.emulator import EmulatorServer
 T = TypeVar("T")
 
 FINISHED = ("COMPLETE", "FAILED", "CANCELED", "TASK")
-MAX_WAIT = 15.0
+# Generous: a wait returns as soon as its condition holds; the bound only has to outlast a loaded machine.
+MAX_WAIT = 30.0
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = MAX_WAIT, interval: float = 0.02, what: str = "") -> T:

@@ -11,7 +11,7 @@ import pytest
 
 from studio_provider.emulator import EmulatorServer
 from tests.conftest import EMULATOR_TEAM
-from tests.emulator.helpers import client_for, create_job, get_job, simulated_job, wait_for, wait_job
+from tests.emulator.helpers import client_for, create_job, simulated_job, wait_for, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +27,10 @@ def test_a_timed_job_is_running_before_its_duration_and_complete_after(fresh_emu
     assert done["status"] == "COMPLETE"
     assert done["exit_code"] == 0
     # Never early, as seen by the client; the server's own timestamps say the run lasted its duration.
+    # (No upper bound: a loaded machine may lag; what a run costs is measured by `make bench`.)
     assert elapsed >= 1.5
     ran = datetime.fromisoformat(done["finished_at"]) - datetime.fromisoformat(done["started_at"])
-    assert 1.5 <= ran.total_seconds() < 4.0  # wide: a loaded 2-core CI may lag, never run early
+    assert ran.total_seconds() >= 1.5
 
 
 def test_exit_code_error_message_and_log_text(fresh_emulator: EmulatorServer) -> None:
@@ -51,12 +52,21 @@ def test_generated_log_lines_and_queue_time(fresh_emulator: EmulatorServer) -> N
     with client_for(fresh_emulator) as client:
         started = time.monotonic()
         job = simulated_job(client, EMULATOR_TEAM, duration=0.3, log_lines=5, queue_seconds=0.4)
-        queued = get_job(client, EMULATOR_TEAM, job["id"])
-        assert queued["status"] in ("CREATED", "QUEUED")
+        assert job["status"] == "CREATED"
         done = wait_job(client, EMULATOR_TEAM, job["id"])
         logs = client.get(f"/datachain/jobs/{job['id']}/logs", params={"team_name": EMULATOR_TEAM}).json()["logs"]
+        steps = client.get(
+            "/datachain/jobs/", params={"team_name": EMULATOR_TEAM, "job_id": job["id"], "include_steps": "true"}
+        ).json()[0]["steps"]
     assert time.monotonic() - started >= 0.7
     assert done["status"] == "COMPLETE"
+    # The server's own timestamps: queued for the queue time, then running for the duration (never shorter).
+    span = {
+        step["name"]: datetime.fromisoformat(step["finished_at"]) - datetime.fromisoformat(step["started_at"])
+        for step in steps
+    }
+    assert span["QUEUED"].total_seconds() >= 0.4
+    assert span["RUNNING"].total_seconds() >= 0.3
     assert [line["id"] for line in logs] == [1, 2, 3, 4, 5]
     assert logs[0]["message"] == "Simulated log line 1/5\n"
 
@@ -92,7 +102,8 @@ def test_a_thousand_jobs_all_complete(emulator_factory: Callable[..., EmulatorSe
             summary = httpx.get(f"{server.url}/_emulator/state", headers=server.headers()).json()
             return summary["jobs_by_status"].get("COMPLETE", 0) == 1000
 
-        wait_for(all_done, what="1000 simulated jobs to complete", interval=0.2)
+        # A generous bound: this checks that they all complete, not how fast (that is `make bench`).
+        wait_for(all_done, timeout=90, what="1000 simulated jobs to complete", interval=0.2)
     assert len(server.state.jobs) == 1000
     assert all(len(job.logs) == 2 for job in server.state.jobs.values())
 
