@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -27,6 +28,24 @@ def wait_for(probe: Callable[[], T | None], timeout: float = MAX_WAIT, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
         time.sleep(interval)
+
+
+def gated_query(gate: Path, writes: str) -> str:
+    """A Python query (for the local executor) that waits for the file ``gate``, then writes ``writes``.
+
+    A job running it stays RUNNING while the gate is closed (the file absent), so a test can act while a
+    job surely runs (pause its pipeline) and then let it finish, instead of racing a timer. It gives up
+    with exit code 3 after 60 s, so a forgotten gate cannot hang a test.
+    """
+    return (
+        "import os, sys, time\n"
+        "deadline = time.monotonic() + 60\n"
+        f"while not os.path.exists({str(gate)!r}):\n"
+        "    if time.monotonic() > deadline:\n"
+        "        sys.exit(3)\n"
+        "    time.sleep(0.02)\n"
+        f"print('::dataset-write {writes}')\n"
+    )
 
 
 def client_for(server: EmulatorServer, token: str | None = None, scheme: str = "Bearer") -> httpx.Client:

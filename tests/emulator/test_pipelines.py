@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,7 +13,15 @@ import pytest
 
 from studio_provider.emulator import EmulatorServer
 from tests.conftest import EMULATOR_TEAM
-from tests.emulator.helpers import client_for, get_job, simulated_job, wait_for, wait_job
+from tests.emulator.helpers import (
+    client_for,
+    create_job,
+    gated_query,
+    get_job,
+    simulated_job,
+    wait_for,
+    wait_job,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +65,31 @@ def lineage(fresh_emulator: EmulatorServer) -> dict[str, Any]:
             "features": producer(client, "@acme.ml.features", reads="clean"),
             "stats": producer(client, "stats", reads="raw@v1.0.0"),
         }
+
+
+@dataclass
+class Gated:
+    """A local emulator where ``first`` (a real process) wrote "g-first" and ``second`` read it to write
+    "g-second". The gate is closed afterwards: a pipeline's re-run of ``first`` stays RUNNING until the test
+    opens it, so pausing and resuming never race a job's duration."""
+
+    server: EmulatorServer
+    gate: Path
+    first: dict[str, Any]
+    second: dict[str, Any]
+
+
+@pytest.fixture
+def gated(emulator_factory: Callable[..., EmulatorServer], tmp_path: Path) -> Gated:
+    server = emulator_factory()  # the local executor (the second job asks for the simulated one)
+    gate = tmp_path / "gate"
+    gate.touch()
+    with client_for(server) as client:
+        first = create_job(client, EMULATOR_TEAM, gated_query(gate, "g-first"), query_name="first.py")
+        assert wait_job(client, EMULATOR_TEAM, first["id"])["status"] == "COMPLETE"
+        second = producer(client, "g-second", reads="g-first")
+    gate.unlink()
+    return Gated(server, gate, first, second)
 
 
 def test_trigger_builds_a_definition_from_lineage(fresh_emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
@@ -140,18 +176,20 @@ def test_failure_fails_the_run_and_skips_dependents(fresh_emulator: EmulatorServ
     assert created.workers == 2
 
 
-def test_pause_and_resume(fresh_emulator: EmulatorServer) -> None:
-    with client_for(fresh_emulator) as client:
-        producer(client, "p-first", duration=0.3)
-        producer(client, "p-second", reads="p-first", duration=0.05)
-        definition = post(client, "trigger", datasets=["p-second"]).json()["pipeline"]
+def test_pause_and_resume(gated: Gated) -> None:
+    with client_for(gated.server) as client:
+        definition = post(client, "trigger", datasets=["g-second"]).json()["pipeline"]
         run = post(client, "run", definition_id=definition["pipeline_id"]).json()["pipeline"]
         paused = post(client, "pause", pipeline_id=run["pipeline_id"])
         assert paused.status_code == 200
         assert paused.json()["pipeline"]["status"] == "PAUSED"
         first = paused.json()["pipeline"]["job_runs"][0]
+        assert first["job_id"] == gated.first["id"]
         assert first["created_job_id"] is not None
-        wait_job(client, EMULATOR_TEAM, first["created_job_id"])
+        # The gate is closed: the first job is still at work while the run is paused.
+        assert get_job(client, EMULATOR_TEAM, first["created_job_id"])["status"] in ("CREATED", "QUEUED", "RUNNING")
+        gated.gate.touch()
+        assert wait_job(client, EMULATOR_TEAM, first["created_job_id"])["status"] == "COMPLETE"
         still = status(client, pipeline_id=run["pipeline_id"])
         assert still["status"] == "PAUSED"
         assert still["job_runs"][0]["status"] == "COMPLETE"
@@ -224,18 +262,21 @@ def test_duplicate_remove_job_list_and_names(fresh_emulator: EmulatorServer, lin
         assert missing.status_code == 404
 
 
-def test_official_client_review_flow_by_name(fresh_emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+def test_official_client_review_flow_by_name(gated: Gated) -> None:
     """``datachain pipeline create`` then ``resume``/``pause``/``status`` by name."""
-    with client_for(fresh_emulator, scheme="token") as client:
-        definition = post(client, "trigger", datasets=["stats"], review=True).json()["pipeline"]
+    with client_for(gated.server, scheme="token") as client:
+        definition = post(client, "trigger", datasets=["g-second"], review=True).json()["pipeline"]
         name = definition["name"]
         resumed = client.post("/datachain/pipeline/resume", json={"team_name": EMULATOR_TEAM, "name": name})
         assert resumed.status_code == 200
         run = resumed.json()["pipeline"]
         assert run["is_definition"] is False and run["status"] == "RUNNING"
+        # The first job waits for the gate, so the run is surely still running when paused by name.
         assert client.post("/datachain/pipeline/pause", json={"team_name": EMULATOR_TEAM, "name": name}).status_code == 200
         assert status(client, name=name)["status"] == "PAUSED"
         assert client.post("/datachain/pipeline/resume", json={"team_name": EMULATOR_TEAM, "name": name}).status_code == 200
+        assert status(client, name=name)["status"] == "RUNNING"
+        gated.gate.touch()
         assert wait_pipeline(client, run["pipeline_id"], ("COMPLETED",))["completed"] == 2
         # Once the newest run finished, neither pause nor resume by name applies.
         late_pause = client.post("/datachain/pipeline/pause", json={"team_name": EMULATOR_TEAM, "name": name})
