@@ -30,6 +30,7 @@ from studio_provider.emulator import EmulatorServer
 from studio_provider.emulator.storage import put_object
 from studio_provider.hooks.studio import StudioAsyncHook, StudioHook
 from tests.conftest import EMULATOR_OTHER_TEAM, EMULATOR_OTHER_TOKEN, EMULATOR_TEAM
+from tests.emulator.helpers import gated_query
 
 SIMULATED = {"STUDIO_EMULATOR_EXECUTOR": "simulated"}
 
@@ -199,12 +200,19 @@ def test_pipeline_from_datasets(hook: StudioHook) -> None:
         hook.get_schedule(schedule_id=schedule.id)
 
 
-def test_pipeline_pause_and_resume(hook: StudioHook) -> None:
-    first = finished_simulated_job(hook, 0.6, writes="hook_p1")
+def test_pipeline_pause_and_resume(hook: StudioHook, tmp_path: Path) -> None:
+    # The first job (a real process) waits for a gate file: the run's re-run of it is surely still at work
+    # when the run is paused, whatever the machine's load.
+    gate = tmp_path / "gate"
+    gate.touch()
+    first = wait_for_job(hook, hook.create_job(query=gated_query(gate, "hook_p1"), query_type="PYTHON").id)
+    assert first.status is JobStatus.COMPLETE
     second = finished_simulated_job(hook, 0.05, writes="hook_p2", reads="hook_p1")
+    gate.unlink()
     definition = hook.trigger_pipeline(datasets=["hook_p2"])
     run = hook.run_pipeline(definition_id=definition.pipeline_id)
     assert hook.pause_pipeline(pipeline_id=run.pipeline_id).status is PipelineStatus.PAUSED
+    gate.touch()
 
     # The running first job finishes; the paused run starts nothing after it.
     deadline = time.monotonic() + 10
