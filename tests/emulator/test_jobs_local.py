@@ -251,6 +251,6 @@ def test_stopping_the_server_kills_running_jobs(emulator_factory) -> None:  # ty
     assert pid is not None and _process_alive(pid)
     started = time.monotonic()
     server.stop()
-    assert time.monotonic() - started < 10
-    wait_for(lambda: not _process_alive(pid), timeout=5, what="the job process to exit")
+    assert time.monotonic() - started < 30  # far below the job's 60 s: the server did not wait for it
+    wait_for(lambda: not _process_alive(pid), what="the job process to exit")
     assert server.state.jobs[job["id"]].status == "CANCELED"
