@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -44,4 +45,33 @@ async def aget_connection(conn_id: str) -> Connection:
         return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
-__all__ = ["AirflowNotFoundException", "aget_connection", "mask_secret"]
+def task_state_store(context: Mapping[str, Any]) -> Any | None:
+    """The task's ``task_state_store`` (Airflow 3.3+; shared by every try of one task instance), or
+    ``None`` on older Airflow, where the submission rule falls back to a marker lookup."""
+    return context.get("task_state_store")
+
+
+def trigger_on_kill_supported() -> bool:
+    """Whether the triggerer calls ``BaseTrigger.on_kill()`` when a user kills a deferred task (3.3+)."""
+    from airflow.triggers.base import BaseTrigger
+
+    return callable(getattr(BaseTrigger, "on_kill", None))
+
+
+def get_xcom_value(ti_key: Any, key: str) -> Any:
+    """Read one XCom of a task instance from an operator link's ``get_link`` (which runs on the worker)."""
+    try:
+        from airflow.sdk.execution_time.xcom import XCom
+    except ImportError:  # pragma: no cover - older layouts
+        from airflow.sdk.bases.xcom import BaseXCom as XCom  # type: ignore[no-redef]
+    return XCom.get_value(ti_key=ti_key, key=key)
+
+
+__all__ = [
+    "AirflowNotFoundException",
+    "aget_connection",
+    "get_xcom_value",
+    "mask_secret",
+    "task_state_store",
+    "trigger_on_kill_supported",
+]

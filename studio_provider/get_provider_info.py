@@ -29,6 +29,25 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["studio_provider.hooks.studio"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "DataChain Studio",
+                "python-modules": ["studio_provider.operators.job"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "DataChain Studio",
+                "python-modules": ["studio_provider.sensors.job"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "DataChain Studio",
+                "python-modules": ["studio_provider.triggers.job"],
+            }
+        ],
+        "extra-links": ["studio_provider.links.StudioJobLink"],
         "connection-types": [
             {
                 "connection-type": "datachain_studio",

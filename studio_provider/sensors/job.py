@@ -1,0 +1,178 @@
+"""Wait for a Studio job to reach a status: :class:`StudioJobSensor`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, conf
+
+from studio_provider.client import JobStatus
+from studio_provider.client import validation as check
+from studio_provider.client.wait import Deadline
+from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
+from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
+from studio_provider.links import JOB_URL_XCOM_KEY, StudioJobLink
+from studio_provider.triggers.job import StudioJobTrigger
+from studio_provider.waiting import JobWaitResult, WaitEnd, deadline_from_timeout, positive_seconds
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def parse_statuses(name: str, values: Iterable[str | JobStatus] | str | JobStatus) -> frozenset[JobStatus]:
+    """Job status names as given by a DAG author, checked.
+
+    :raises ValueError: naming the parameter and the unknown status.
+    """
+    items = [values] if isinstance(values, (str, JobStatus)) else list(values)
+    if not items:
+        raise ValueError(f"{name} must name at least one job status, such as 'COMPLETE'.")
+    statuses = set()
+    for item in items:
+        status = JobStatus.parse(item)
+        if status is JobStatus.UNKNOWN:
+            known = ", ".join(s.value for s in JobStatus if s is not JobStatus.UNKNOWN)
+            raise ValueError(f"{name} holds an unknown job status {item!r}; use one of {known}.")
+        statuses.add(status)
+    return frozenset(statuses)
+
+
+class StudioJobSensor(BaseSensorOperator):
+    """Wait until a Studio job reaches one of ``target_statuses``; fail at once when it ends in a status
+    that is not a target (FAILED or CANCELED, unless those are targets).
+
+    Works in ``poke`` and ``reschedule`` modes, and deferred (``deferrable=True``), where the trigger
+    enforces the same deadline: the sensor's ``timeout``, as an absolute deadline from the first poke.
+    The sensor does not own the job, so it never cancels it. Returns the job's status name.
+
+    :param job_id: the job (templated), for example ``"{{ ti.xcom_pull('run', key='job_id') }}"``.
+    :param target_statuses: the statuses to wait for (default ``["COMPLETE"]``).
+    :param studio_conn_id: the ``datachain_studio`` connection (templated).
+    :param team: the team, overriding the connection's (templated).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between status reads in the triggerer (default: ``poke_interval``).
+    """
+
+    template_fields: Sequence[str] = ("job_id", "studio_conn_id", "team")
+    ui_color = "#945dd6"
+    operator_extra_links = (StudioJobLink(),)
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        target_statuses: Iterable[str | JobStatus] | str = ("COMPLETE",),
+        studio_conn_id: str = DEFAULT_CONN_ID,
+        team: str | None = None,
+        deferrable: bool | None = None,
+        poll_interval: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.target_statuses = parse_statuses("target_statuses", target_statuses)
+        self.studio_conn_id = studio_conn_id
+        self.team = team
+        self.deferrable = (
+            conf.getboolean("operators", "default_deferrable", fallback=False)
+            if deferrable is None
+            else deferrable
+        )
+        interval = self.poke_interval if poll_interval is None else poll_interval
+        if isinstance(interval, timedelta):
+            interval = interval.total_seconds()
+        self.poll_interval = positive_seconds("poll_interval", interval)
+        self._last_status: JobStatus | None = None
+
+    @cached_property
+    def hook(self) -> StudioHook:
+        """The Studio hook of ``studio_conn_id`` and ``team``."""
+        return StudioHook(self.studio_conn_id, team=self.team)
+
+    def _job_id(self) -> str:
+        return str(check.required_text("job_id", self.job_id)).strip()
+
+    def _judge(self, job_id: str, status: JobStatus, url: str | None, message: str | None = None) -> bool:
+        """``True`` at a target; raises when the job ended elsewhere; ``False`` to keep waiting."""
+        if status in self.target_statuses:
+            self.log.info("Studio job %s reached %s.", job_id, status.value)
+            return True
+        if not status.is_terminal:
+            return False  # still moving; an unknown status is never counted as success either
+        targets = ", ".join(sorted(s.value for s in self.target_statuses))
+        raise StudioJobFailedError(
+            f"Studio job {job_id} ended with status {status.value}, not one of the awaited {targets}"
+            f"{': ' + message if message else ''}. See {url or '(no URL)'}",
+            remote_id=job_id,
+            url=url,
+            status=status.value,
+        )
+
+    def poke(self, context: Context) -> bool:
+        """Read the job once and judge its status."""
+        job_id = self._job_id()
+        job = self.hook.get_job(job_id=job_id)
+        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)
+        self.log.info("Studio job %s is %s.", job_id, job.status.value)
+        self._last_status = job.status
+        return self._judge(job_id, job.status, job.url, job.error_message)
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) as usual, or defer after one poke that did not finish the wait."""
+        if not self.deferrable:
+            super().execute(context)
+            return self._last_status.value if self._last_status is not None else None
+        job_id = self._job_id()
+        job = self.hook.get_job(job_id=job_id)
+        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)
+        if self._judge(job_id, job.status, job.url, job.error_message):
+            return job.status.value
+        deadline = deadline_from_timeout(self.timeout)
+        self.defer(
+            trigger=StudioJobTrigger(
+                job_id,
+                studio_conn_id=self.studio_conn_id,
+                team=self.team,
+                job_url=job.url,
+                deadline=deadline.at,
+                poll_interval=self.poll_interval,
+                stream_logs=False,
+                use_websocket=False,
+                cancel_on_kill=False,
+                target_statuses=sorted(s.value for s in self.target_statuses),
+            ),
+            method_name="execute_complete",
+            timeout=None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """Judge the trigger's event."""
+        try:
+            result = JobWaitResult.from_dict(event)
+        except ValueError as exc:
+            raise StudioTaskError(f"Studio job trigger sent an unreadable event ({exc}): {event!r}") from exc
+        if result.end is WaitEnd.DEADLINE:
+            raise StudioDeadlinePassedError(
+                f"Studio job {result.job_id} ({result.job_url or 'no URL'}) did not reach "
+                f"{', '.join(sorted(s.value for s in self.target_statuses))} by the sensor's deadline "
+                f"{Deadline(result.deadline).describe()}.",
+                remote_id=result.job_id,
+                url=result.job_url,
+                status=result.status,
+            )
+        if result.end is WaitEnd.ERROR:
+            raise StudioTaskError(result.message, remote_id=result.job_id, url=result.job_url)
+        if not self._judge(result.job_id, result.job_status, result.job_url, result.error_message):
+            raise StudioTaskError(
+                f"Studio job {result.job_id}: the wait ended at status {result.status}, not an awaited one.",
+                remote_id=result.job_id,
+                url=result.job_url,
+                status=result.status,
+            )
+        return result.job_status.value
+
+
+__all__ = ["StudioJobSensor", "parse_statuses"]

@@ -1,0 +1,1 @@
+"""Airflow triggers for DataChain Studio: thin async shells around the client's waiting machinery."""

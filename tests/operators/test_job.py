@@ -1,0 +1,294 @@
+"""StudioRunJobOperator and StudioCancelJobOperator against the emulator, over real HTTP and WebSocket.
+
+Jobs use the emulator's simulated executor (timers, no processes): ``STUDIO_EMULATOR_LOG_TEXT`` gives the
+log lines (one distinct word each, so the task log can be checked line by line), and
+``STUDIO_EMULATOR_DURATION`` how long they run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from studio_provider.client import JobStatus
+from studio_provider.emulator import EmulatorServer
+from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError
+from studio_provider.hooks.studio import StudioHook
+from studio_provider.operators.job import StudioCancelJobOperator, StudioRunJobOperator
+from tests.studio_tasks import (
+    DictStateStore,
+    FakeTaskInstance,
+    jobs_of,
+    run_deferred,
+    studio_lines,
+    task_context,
+)
+
+
+def lines_env(words: list[str], duration: float = 1.0, **extra: str) -> dict[str, str]:
+    return {
+        "STUDIO_EMULATOR_EXECUTOR": "simulated",
+        "STUDIO_EMULATOR_DURATION": str(duration),
+        "STUDIO_EMULATOR_LOG_TEXT": "\\n".join(words),
+        **extra,
+    }
+
+
+def words(count: int, prefix: str = "line") -> list[str]:
+    return [f"{prefix}-{i:03d}" for i in range(1, count + 1)]
+
+
+@pytest.fixture
+def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
+    studio_connection(fresh_emulator)
+    return fresh_emulator
+
+
+@pytest.fixture
+def hook(emulator: EmulatorServer) -> StudioHook:
+    return StudioHook()
+
+
+def run_op(**kwargs: Any) -> StudioRunJobOperator:
+    kwargs.setdefault("task_id", "studio_task")
+    kwargs.setdefault("poll_interval", 0.3)
+    return StudioRunJobOperator(**kwargs)
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_success_writes_every_log_line_once_and_returns_the_summary(
+    hook: StudioHook, capsys: pytest.CaptureFixture[str], deferrable: bool
+) -> None:
+    expected = words(8)
+    env = lines_env(expected, STUDIO_EMULATOR_WRITES="@acme.vision.thumbs")
+    ti = FakeTaskInstance()
+    op = run_op(query="print('hi')", query_name="etl.py", environment=env, deferrable=deferrable)
+    context = task_context(ti)
+
+    result = run_deferred(op, context) if deferrable else op.execute(context)
+
+    job_id = ti.xcom["job_id"]
+    assert ti.xcom["job_url"] and job_id in ti.xcom["job_url"]
+    assert result["job_id"] == job_id and result["job_url"] == ti.xcom["job_url"]
+    assert result["status"] == "COMPLETE" and result["exit_code"] == 0
+    assert result["duration_seconds"] is not None and result["duration_seconds"] >= 0
+    assert result["dataset_versions"] == [{"dataset_name": "@acme.vision.thumbs", "version": "1.0.0"}] or [
+        v["dataset_name"] for v in result["dataset_versions"]
+    ] == ["thumbs"]
+    assert studio_lines(capsys.readouterr().out, job_id) == expected
+    (job,) = jobs_of(hook, ti)
+    assert job.id == job_id and job.name.startswith("etl.py [airflow:")
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_failure_names_exit_code_message_and_url(hook: StudioHook, deferrable: bool) -> None:
+    env = lines_env(
+        ["starting"], 0.3, STUDIO_EMULATOR_EXIT_CODE="3", STUDIO_EMULATOR_ERROR_MESSAGE="disk is full"
+    )
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", environment=env, deferrable=deferrable)
+    context = task_context(ti)
+    with pytest.raises(StudioJobFailedError) as failure:
+        run_deferred(op, context) if deferrable else op.execute(context)
+    text = str(failure.value)
+    assert "FAILED" in text and "exit code 3" in text and "disk is full" in text
+    assert ti.xcom["job_url"] in text and failure.value.remote_id == ti.xcom["job_id"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_deadline_cancels_the_job_and_fails_naming_it(hook: StudioHook, deferrable: bool) -> None:
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", environment=lines_env(["tick"], 60), timeout=1.5, deferrable=deferrable)
+    context = task_context(ti)
+    with pytest.raises(StudioDeadlinePassedError) as failure:
+        run_deferred(op, context) if deferrable else op.execute(context)
+    job_id = ti.xcom["job_id"]
+    text = str(failure.value)
+    assert job_id in text and ti.xcom["job_url"] in text and "deadline" in text and "cancelled" in text
+    deadline = time.monotonic() + 20
+    while (status := hook.get_job(job_id=job_id).status) is not JobStatus.CANCELED:
+        assert time.monotonic() < deadline, f"job still {status}"
+        time.sleep(0.1)
+
+
+def test_websocket_cut_mid_run_loses_and_doubles_no_line(
+    hook: StudioHook, emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = words(30)
+    emulator.injector.add_rule("ws_disconnect", path="/api/logs/follow/", after_frames=6, count=2)
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", environment=lines_env(expected, 2.0), deferrable=True)
+    run_deferred(op, task_context(ti))
+    seen = studio_lines(capsys.readouterr().out, ti.xcom["job_id"])
+    print(f"WebSocket cut: expected {len(expected)} lines, seen {len(seen)}")
+    assert seen == expected
+    assert emulator.injector.count("WS", "/api/logs/follow/") >= 2  # it reconnected
+
+
+def test_refused_handshake_falls_back_to_polling(
+    hook: StudioHook, emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = words(12)
+    emulator.injector.add_rule("error", method="WS", path="/api/logs/follow/", status=503)
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", environment=lines_env(expected, 1.0), deferrable=False)
+    assert op.execute(task_context(ti))["status"] == "COMPLETE"
+    seen = studio_lines(capsys.readouterr().out, ti.xcom["job_id"])
+    print(f"Refused handshake: expected {len(expected)} lines, seen {len(seen)}")
+    assert seen == expected
+
+
+def test_ten_second_outage_mid_wait_is_survived(hook: StudioHook, emulator: EmulatorServer) -> None:
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", environment=lines_env(words(4), 3.0), deferrable=False, poll_interval=0.5)
+    context = task_context(ti)
+    timer = threading.Timer(0.5, lambda: emulator.injector.add_rule("outage", seconds=10))
+    timer.start()
+    try:
+        result = op.execute(context)
+    finally:
+        timer.cancel()
+    assert result["status"] == "COMPLETE"
+    assert any(entry["status"] == 503 for entry in emulator.injector.requests(limit=10_000))
+
+
+@pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "marker_only"])
+def test_retry_after_a_worker_crash_reconnects_to_the_same_job(hook: StudioHook, with_store: bool) -> None:
+    ti = FakeTaskInstance(run_id=f"crash-{with_store}")
+    store = DictStateStore() if with_store else None
+    env = lines_env(words(3), 2.0)
+    # Try 1 submits and defers; the worker "crashes" (the trigger never runs).
+    with pytest.raises(TaskDeferred):
+        run_op(query="print(1)", environment=env, deferrable=True).execute(task_context(ti, store))
+    first_job = ti.xcom["job_id"]
+    # Try 2, on another worker, waits on the worker.
+    ti.try_number = 2
+    result = run_op(query="print(1)", environment=env, deferrable=False).execute(task_context(ti, store))
+    jobs = jobs_of(hook, ti)
+    print(f"Jobs found after the crash-and-retry test ({'store' if with_store else 'marker'}): {len(jobs)}")
+    assert [job.id for job in jobs] == [first_job] and result["job_id"] == first_job
+    # Try 3 (a clear after success) returns the completed job without a new one.
+    ti.try_number = 3
+    again = run_op(query="print(1)", environment=env).execute(task_context(ti, store))
+    assert again["job_id"] == first_job and len(jobs_of(hook, ti)) == 1
+
+
+def test_lost_create_response_still_makes_one_job(hook: StudioHook, emulator: EmulatorServer) -> None:
+    emulator.injector.add_rule("lose_response", method="POST", path="/api/datachain/jobs/", count=1)
+    ti = FakeTaskInstance()
+    result = run_op(query="print(1)", environment=lines_env(words(2), 0.3)).execute(task_context(ti))
+    jobs = jobs_of(hook, ti)
+    print(f"Jobs found after the lost-response test: {len(jobs)}")
+    assert [job.id for job in jobs] == [result["job_id"]]
+    assert emulator.injector.count("POST", "/api/datachain/jobs/", status=502) == 1
+
+
+def test_uploads_files_and_reads_query_file(hook: StudioHook, tmp_path: Path) -> None:
+    script = tmp_path / "step.sh"
+    script.write_text("echo hi\n")
+    data = tmp_path / "input.csv"
+    data.write_text("a,b\n")
+    ti = FakeTaskInstance()
+    op = run_op(query_file=str(script), files=[str(data)], environment=lines_env(["ok"], 0.2))
+    result = op.execute(task_context(ti))
+    job = hook.get_job(job_id=result["job_id"])
+    assert job.raw["query_type"] == "SHELL" and job.raw["query"] == "echo hi\n"
+    assert job.name.startswith("step.sh [airflow:") and len(job.raw["files"]) == 1
+
+
+def test_cron_job_is_registered_without_waiting(hook: StudioHook) -> None:
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", cron_expression="0 3 * * *", environment=lines_env(["x"]))
+    result = op.execute(task_context(ti))
+    assert result["status"] == "TASK" and result["dataset_versions"] == []
+    # A retry does not register a second schedule.
+    assert (
+        run_op(query="print(1)", cron_expression="0 3 * * *").execute(task_context(ti))["job_id"]
+        == (result["job_id"])
+    )
+    assert len(jobs_of(hook, ti)) == 1
+
+
+def test_on_kill_cancels_the_job_waited_on_the_worker(hook: StudioHook) -> None:
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", environment=lines_env(["tick"], 60), deferrable=False)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(task_context(ti))
+        except BaseException as exc:  # the job ends CANCELED: the task fails
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not op._waiting:
+        assert time.monotonic() < deadline, "the operator never started waiting"
+        time.sleep(0.05)
+    op.on_kill()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert hook.get_job(job_id=ti.xcom["job_id"]).status is JobStatus.CANCELED
+    assert errors and "CANCELED" in str(errors[0])
+
+
+def test_cancel_operator_cancels_waits_and_accepts_a_finished_job(
+    hook: StudioHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = hook.create_job(query="print(1)", environment=lines_env(["tick"], 60))
+    ti = FakeTaskInstance(task_id="cancel")
+    cancel = StudioCancelJobOperator(
+        task_id="cancel", job_id=job.id, wait_for_completion=True, poll_interval=0.2
+    )
+    assert cancel.execute(task_context(ti)) == "CANCELED"
+    assert hook.get_job(job_id=job.id).status is JobStatus.CANCELED
+    # Cancelling it again is not an error, and says so.
+    assert cancel.execute(task_context(ti)) == "CANCELED"
+    assert "already finished" in capsys.readouterr().out
+
+
+BAD_INIT = [
+    ({"compute_cluster_name": "large", "compute_cluster_id": 2}, "mutually exclusive"),
+    ({"priority": 7}, "priority"),
+    ({"workers": 0}, "workers"),
+    ({"query_type": "RUBY"}, "query_type"),
+    ({"query": None}, "query_file"),
+    ({"query_file": "x.py"}, "mutually exclusive"),
+    ({"poll_interval": 0}, "poll_interval"),
+    ({"timeout": -1}, "timeout"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "names"), BAD_INIT, ids=[str(k) for k, _ in BAD_INIT])
+def test_bad_input_is_refused_when_the_dag_is_built(overrides: dict[str, Any], names: str) -> None:
+    arguments: dict[str, Any] = {"task_id": "t", "query": "print(1)", **overrides}
+    with pytest.raises(ValueError, match=names):
+        StudioRunJobOperator(**arguments)
+
+
+BAD_EXECUTE = [
+    ({"cron_expression": "61 * * * *"}, "cron_expression"),
+    ({"query": "   "}, "query"),
+    ({"query": None, "query_file": "/nonexistent/job.py"}, "query_file"),
+    ({"files": ["/nonexistent/data.csv"]}, "files"),
+    ({"environment": {"A=B": "1"}}, "environment"),
+    ({"start_after": "tomorrow-ish"}, "start_after"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "names"), BAD_EXECUTE, ids=[str(k) for k, _ in BAD_EXECUTE])
+def test_bad_rendered_input_fails_before_any_request(
+    emulator: EmulatorServer, overrides: dict[str, Any], names: str
+) -> None:
+    emulator.injector.reset_observations()
+    op = StudioRunJobOperator(**{"task_id": "t", "query": "print(1)", **overrides})
+    with pytest.raises(ValueError, match=names):
+        op.execute(task_context())
+    assert emulator.injector.counters()["total"] == 0

@@ -1,0 +1,110 @@
+"""Helpers for running Studio operators, sensors and triggers in tests, outside a scheduler.
+
+``task_context`` builds the few context entries the provider reads (``ti`` for XCom and the task
+identity, and optionally Airflow 3.3's ``task_state_store``); ``run_trigger`` runs a real trigger the
+way the triggerer does (rebuilt from ``serialize()``); ``run_deferred`` chains execute → trigger →
+``execute_complete``. The remote side is always the real emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk.exceptions import TaskDeferred
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from studio_provider.hooks.studio import StudioHook
+from studio_provider.submission import has_marker, marker_for
+
+
+@dataclass
+class FakeTaskInstance:
+    """The task instance attributes and XCom push the provider uses."""
+
+    dag_id: str = "studio_dag"
+    task_id: str = "studio_task"
+    run_id: str = "manual__2026-11-22T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)  # XCom values must be JSON-serializable
+        self.xcom[key] = value
+
+
+class DictStateStore:
+    """Airflow 3.3's task state store (``get``/``set``), kept in a dict shared by the tries of a test."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        json.dumps(value)
+        self.values[key] = value
+
+
+def task_context(ti: FakeTaskInstance | None = None, store: DictStateStore | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {"ti": ti or FakeTaskInstance()}
+    if store is not None:
+        context["task_state_store"] = store
+    return context
+
+
+def marker_of(ti: FakeTaskInstance) -> str:
+    return marker_for(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+
+
+def jobs_of(hook: StudioHook, ti: FakeTaskInstance) -> list[Any]:
+    """The Studio jobs carrying the task's marker."""
+    return [job for job in hook.list_jobs(limit=100) if has_marker(job.name, marker_of(ti))]
+
+
+def rebuild(trigger: BaseTrigger) -> BaseTrigger:
+    """A new trigger from ``serialize()``, as a triggerer restores it; its kwargs must be JSON primitives."""
+    classpath, kwargs = trigger.serialize()
+    json.dumps(kwargs)
+    module, _, name = classpath.rpartition(".")
+    cls = getattr(__import__(module, fromlist=[name]), name)
+    return cls(**kwargs)  # type: ignore[no-any-return]
+
+
+async def collect_events(trigger: BaseTrigger, timeout: float = 60.0) -> list[TriggerEvent]:
+    async def drain() -> list[TriggerEvent]:
+        return [event async for event in trigger.run()]
+
+    return await asyncio.wait_for(drain(), timeout)
+
+
+def run_trigger(trigger: BaseTrigger, timeout: float = 60.0) -> TriggerEvent:
+    """Run a trigger to its end and return its one event (it must yield exactly one)."""
+    events = asyncio.run(collect_events(rebuild(trigger), timeout))
+    assert len(events) == 1, f"the trigger yielded {len(events)} events: {events}"
+    return events[0]
+
+
+def run_deferred(operator: Any, context: dict[str, Any], timeout: float = 60.0) -> Any:
+    """execute → (defer) → trigger → execute_complete, as a scheduler and a triggerer would."""
+    try:
+        operator.execute(context)
+    except TaskDeferred as deferred:
+        assert deferred.timeout is None, "the deadline is the trigger's job, not the defer timeout's"
+        event = run_trigger(deferred.trigger, timeout)
+        method = getattr(operator, deferred.method_name)
+        return method(context, event=event.payload, **(deferred.kwargs or {}))
+    raise AssertionError("the operator did not defer")
+
+
+def studio_lines(output: str, job_id: str) -> list[str]:
+    """The first word of each Studio log line of one job in the task log (``[studio <id>] <word> ...``).
+
+    Tests print one distinct word per line, so the list shows every line and how often it was written.
+    """
+    return re.findall(rf"\[studio {re.escape(job_id)}\] (\S+)", output)

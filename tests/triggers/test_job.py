@@ -1,0 +1,171 @@
+"""StudioJobTrigger against the emulator: one final event, primitive serialize(), resume mid-wait,
+on_kill, a shared client, and the event payload's checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from studio_provider.client import JobStatus
+from studio_provider.client.pool import shared_client_count
+from studio_provider.compat import trigger_on_kill_supported
+from studio_provider.emulator import EmulatorServer
+from studio_provider.hooks.studio import StudioHook
+from studio_provider.triggers.job import StudioJobTrigger
+from studio_provider.waiting import JobWaitResult, WaitEnd
+from tests.conftest import EMULATOR_TOKEN
+from tests.studio_tasks import collect_events, rebuild, run_trigger, studio_lines
+
+
+def simulated(words: list[str], duration: float, **extra: str) -> dict[str, str]:
+    return {
+        "STUDIO_EMULATOR_EXECUTOR": "simulated",
+        "STUDIO_EMULATOR_DURATION": str(duration),
+        "STUDIO_EMULATOR_LOG_TEXT": "\\n".join(words),
+        **extra,
+    }
+
+
+def words(count: int) -> list[str]:
+    return [f"word-{i:03d}" for i in range(1, count + 1)]
+
+
+@pytest.fixture
+def hook(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> StudioHook:
+    studio_connection(fresh_emulator)
+    return StudioHook()
+
+
+def test_serialize_holds_primitives_and_no_token(hook: StudioHook) -> None:
+    trigger = StudioJobTrigger("42", deadline=1_800_000_000.5, last_log_id=7, target_statuses=["RUNNING"])
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "studio_provider.triggers.job.StudioJobTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert EMULATOR_TOKEN not in json.dumps(kwargs)
+    assert kwargs["deadline"] == 1_800_000_000.5 and kwargs["last_log_id"] == 7
+    assert rebuild(trigger).serialize() == (classpath, kwargs)
+
+
+def test_one_event_for_a_completed_job_with_its_lines(
+    hook: StudioHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = words(5)
+    job = hook.create_job(query="print(1)", environment=simulated(expected, 0.5))
+    event = run_trigger(StudioJobTrigger(job.id, poll_interval=0.3))
+    result = JobWaitResult.from_dict(event.payload)
+    assert (result.end, result.job_status, result.exit_code) == (WaitEnd.FINISHED, JobStatus.COMPLETE, 0)
+    assert result.job_url and result.last_log_id is not None
+    assert studio_lines(capsys.readouterr().out, job.id) == expected
+
+
+def test_rebuilt_mid_wait_it_resumes_after_the_last_line(
+    hook: StudioHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = words(20)
+    job = hook.create_job(query="print(1)", environment=simulated(expected, 2.0))
+
+    async def scenario() -> list[Any]:
+        first = StudioJobTrigger(job.id, poll_interval=0.3)
+        runner = asyncio.ensure_future(collect_events(first))
+        for _ in range(200):  # until some, not all, lines arrived
+            if first.last_log_id is not None and first.last_log_id >= 5:
+                break
+            await asyncio.sleep(0.02)
+        runner.cancel()  # the triggerer stops it (a restart); no event was yielded
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+        assert first.last_log_id is not None and first.last_log_id < 20
+        return await collect_events(rebuild(first))
+
+    events = asyncio.run(scenario())
+    assert len(events) == 1
+    assert JobWaitResult.from_dict(events[0].payload).job_status is JobStatus.COMPLETE
+    assert studio_lines(capsys.readouterr().out, job.id) == expected
+
+
+@pytest.mark.skipif(not trigger_on_kill_supported(), reason="BaseTrigger.on_kill arrived in Airflow 3.3")
+def test_on_kill_cancels_the_job(hook: StudioHook) -> None:
+    job = hook.create_job(query="print(1)", environment=simulated(["tick"], 60))
+
+    async def scenario() -> None:
+        trigger = StudioJobTrigger(job.id, poll_interval=0.3)
+        runner = asyncio.ensure_future(collect_events(trigger))
+        await asyncio.sleep(0.5)
+        runner.cancel()  # the triggerer cancels the run, then calls on_kill (a user marked it failed)
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+        await trigger.on_kill()
+
+    asyncio.run(scenario())
+    for _ in range(200):
+        if hook.get_job(job_id=job.id).status is JobStatus.CANCELED:
+            break
+        asyncio.run(asyncio.sleep(0.05))
+    assert hook.get_job(job_id=job.id).status is JobStatus.CANCELED
+
+
+def test_cleanup_does_not_cancel(hook: StudioHook) -> None:
+    job = hook.create_job(query="print(1)", environment=simulated(["tick"], 3))
+    asyncio.run(StudioJobTrigger(job.id).cleanup())
+    assert hook.get_job(job_id=job.id).status is not JobStatus.CANCELED
+
+
+def test_deadline_is_one_event_and_leaves_cancelling_to_the_operator(hook: StudioHook) -> None:
+    import time
+
+    job = hook.create_job(query="print(1)", environment=simulated(["tick"], 60))
+    event = run_trigger(StudioJobTrigger(job.id, deadline=time.time() + 1, poll_interval=0.3))
+    result = JobWaitResult.from_dict(event.payload)
+    assert result.end is WaitEnd.DEADLINE and job.id in result.message
+    assert not hook.get_job(job_id=job.id).status.is_terminal
+
+
+def test_a_refused_token_is_one_error_event(
+    studio_connection: Callable[..., str], fresh_emulator: EmulatorServer
+) -> None:
+    studio_connection(fresh_emulator, token="not-a-token", conn_id="bad_token")
+    event = run_trigger(StudioJobTrigger("1", studio_conn_id="bad_token", poll_interval=0.3))
+    result = JobWaitResult.from_dict(event.payload)
+    assert result.end is WaitEnd.ERROR and "401" in result.message
+    assert "not-a-token" not in json.dumps(event.payload)
+
+
+def test_triggers_of_one_connection_share_one_client(hook: StudioHook) -> None:
+    jobs = [hook.create_job(query="print(1)", environment=simulated(["x"], 1.0)) for _ in range(5)]
+    peak: list[int] = []
+
+    async def scenario() -> list[Any]:
+        runs = [
+            asyncio.ensure_future(collect_events(StudioJobTrigger(j.id, poll_interval=0.3))) for j in jobs
+        ]
+        await asyncio.sleep(0.3)
+        peak.append(shared_client_count())
+        return await asyncio.gather(*runs)
+
+    results = asyncio.run(scenario())
+    assert peak == [1]
+    assert [len(events) for events in results] == [1] * 5
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        [],
+        {"end": "finished"},
+        {"end": "nope", "job_id": "1"},
+        {"end": "finished", "job_id": "1", "x": 1},
+    ],
+)
+def test_event_payload_is_checked(payload: Any) -> None:
+    with pytest.raises(ValueError):
+        JobWaitResult.from_dict(payload)
+
+
+def test_event_payload_round_trips() -> None:
+    result = JobWaitResult(WaitEnd.FINISHED, "7", "http://s/jobs/7", "FAILED", 2, "boom", "m", 12, 1.5)
+    assert JobWaitResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
