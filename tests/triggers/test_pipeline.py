@@ -1,0 +1,131 @@
+"""StudioPipelineTrigger against the emulator: one final event, primitive serialize(), transient errors,
+deadlines, an unknown status, and one shared client for many triggers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from studio_provider.client.pool import shared_client_count
+from studio_provider.emulator import EmulatorServer
+from studio_provider.hooks.studio import StudioHook
+from studio_provider.pipeline_waiting import PipelineWaitResult
+from studio_provider.triggers.pipeline import StudioPipelineTrigger
+from studio_provider.waiting import WaitEnd
+from tests.conftest import EMULATOR_TOKEN
+from tests.pipeline_helpers import build_lineage, set_job_env
+from tests.studio_tasks import collect_events, rebuild, run_trigger
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
+    studio_connection(fresh_emulator)
+    return fresh_emulator
+
+
+@pytest.fixture
+def lineage(emulator: EmulatorServer) -> dict[str, dict[str, Any]]:
+    return build_lineage(emulator)
+
+
+def start_run(datasets: list[str]) -> str:
+    hook = StudioHook()
+    definition = hook.trigger_pipeline(datasets=datasets)
+    return hook.run_pipeline(definition_id=definition.pipeline_id).pipeline_id
+
+
+def trigger(pipeline_id: str, **kwargs: Any) -> StudioPipelineTrigger:
+    kwargs.setdefault("poll_interval", 0.2)
+    return StudioPipelineTrigger(pipeline_id, pipeline_url=f"http://studio/p/{pipeline_id}", **kwargs)
+
+
+def test_serialize_holds_primitives_and_no_token() -> None:
+    original = trigger("p-1", deadline=1.5e9, target_statuses=["paused", "COMPLETED"], stream_logs=True)
+    classpath, kwargs = original.serialize()
+    assert classpath == "studio_provider.triggers.pipeline.StudioPipelineTrigger"
+    text = json.dumps(kwargs)
+    assert EMULATOR_TOKEN not in text and "token" not in text.lower()
+    assert kwargs["target_statuses"] == ["PAUSED", "COMPLETED"]
+    copy = rebuild(original)
+    assert copy.serialize() == original.serialize()
+
+
+def test_one_final_event_with_progress_in_the_log(
+    emulator: EmulatorServer, lineage: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = start_run(["features", "stats"])
+    caplog.set_level("INFO")
+    event = run_trigger(trigger(run_id, stream_logs=True, deadline=None))
+    result = PipelineWaitResult.from_dict(event.payload)
+    assert result.end is WaitEnd.FINISHED and result.status == "COMPLETED"
+    assert (result.completed, result.total) == (4, 4) and result.failures == []
+    assert "4/4 jobs completed" in caplog.text
+    assert "[clean] clean-line-2" in caplog.text
+
+
+def test_a_failed_run_reports_its_failed_job_runs(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+    set_job_env(emulator, lineage["stats"]["id"], STUDIO_EMULATOR_EXIT_CODE=2, STUDIO_EMULATOR_ERROR_MESSAGE="no disk")
+    result = PipelineWaitResult.from_dict(run_trigger(trigger(start_run(["stats"]))).payload)
+    assert result.end is WaitEnd.FINISHED and result.status == "FAILED"
+    [failed] = result.failed_job_runs
+    assert (failed.name, failed.exit_code, failed.error_message) == ("stats", 2, "no disk")
+    assert "stats (FAILED" in result.message
+
+
+def test_transient_errors_are_survived_until_the_run_ends(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+    set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
+    run_id = start_run(["stats"])
+    emulator.injector.add_rule("error", method="GET", path="/api/datachain/pipeline/status", status=503, count=6)
+    emulator.injector.add_rule("outage", method="GET", path="/api/datachain/pipeline/status", seconds=1.5)
+    result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=None)).payload)
+    assert result.end is WaitEnd.FINISHED and result.status == "COMPLETED"
+    assert emulator.injector.count("GET", "/api/datachain/pipeline/status", 503) >= 1
+
+
+def test_the_deadline_ends_the_wait_with_one_event(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+    import time
+
+    set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=30)
+    run_id = start_run(["stats"])
+    result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=time.time() + 1.0)).payload)
+    assert result.end is WaitEnd.DEADLINE and result.pipeline_id == run_id
+    assert "deadline" in result.message
+
+
+def test_an_unknown_status_is_never_success(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+    import time
+
+    run_id = start_run(["stats"])
+
+    def strange() -> None:
+        record = emulator.state.pipelines[run_id]
+        record.status = "WOBBLING"
+        record.job_runs = []  # nothing can move it on
+
+    emulator.call(strange)
+    result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=time.time() + 1.0)).payload)
+    assert result.end is WaitEnd.DEADLINE and result.status is None
+
+
+def test_triggers_of_one_connection_share_one_client(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+    set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
+    runs = [start_run(["stats"]) for _ in range(3)]
+
+    async def main() -> tuple[list[Any], int]:
+        tasks = [asyncio.ensure_future(collect_events(rebuild(trigger(run_id)))) for run_id in runs]
+        seen = 0
+        while not all(task.done() for task in tasks):
+            seen = max(seen, shared_client_count())
+            await asyncio.sleep(0.05)
+        return [task.result() for task in tasks], seen
+
+    events, clients = asyncio.run(main())
+    assert clients == 1
+    assert [len(item) for item in events] == [1, 1, 1]
+    assert all(item[0].payload["status"] == "COMPLETED" for item in events)
