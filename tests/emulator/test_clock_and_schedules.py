@@ -88,12 +88,12 @@ def test_cron_job_is_a_task_that_spawns_runs(fresh_emulator: EmulatorServer) -> 
 def test_bad_cron_is_400(fresh_emulator: EmulatorServer) -> None:
     with client_for(fresh_emulator) as client:
         response = client.post(
-            "/datachain/jobs/", json={"query": "x", "team_name": EMULATOR_TEAM, "cron_expression": "every day"}
+            "/datachain/jobs/", json={"query": "x", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, "cron_expression": "every day"}
         )
         assert response.status_code == 400
         assert "cron" in response.json()["message"].lower()
         bad_time = client.post(
-            "/datachain/jobs/", json={"query": "x", "team_name": EMULATOR_TEAM, "start_after": "tomorrowish"}
+            "/datachain/jobs/", json={"query": "x", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, "start_after": "tomorrowish"}
         )
         assert bad_time.status_code == 400
 

@@ -94,7 +94,7 @@ def test_environment_and_uploaded_files_reach_the_job(emulator_client: httpx.Cli
 
 def test_unknown_file_id_is_rejected(emulator_client: httpx.Client) -> None:
     response = emulator_client.post(
-        "/datachain/jobs/", json={"query": "print(1)", "team_name": EMULATOR_TEAM, "files": ["999999"]}
+        "/datachain/jobs/", json={"query": "print(1)", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, "files": ["999999"]}
     )
     assert response.status_code == 400
 
@@ -227,7 +227,7 @@ def test_clusters_and_cluster_selection(emulator_client: httpx.Client) -> None:
     assert default["compute_cluster_name"] == "default"
     for body in ({"compute_cluster_name": "nope"}, {"compute_cluster_id": 99},
                  {"compute_cluster_id": 1, "compute_cluster_name": "default"}):
-        response = emulator_client.post("/datachain/jobs/", json={"query": "print(1)", "team_name": EMULATOR_TEAM, **body})
+        response = emulator_client.post("/datachain/jobs/", json={"query": "print(1)", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, **body})
         assert response.status_code == 400, body
         assert response.json()["message"]
 

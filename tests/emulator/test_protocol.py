@@ -72,7 +72,7 @@ def test_only_the_exact_token_is_accepted(studio_emulator: EmulatorServer, schem
 def test_team_not_bound_to_token_is_403(studio_emulator: EmulatorServer) -> None:
     with client_for(studio_emulator, EMULATOR_TOKEN) as client:
         get = client.get("/datachain/jobs/", params={"team_name": EMULATOR_OTHER_TEAM})
-        post = client.post("/datachain/jobs/", json={"query": "print(1)", "team_name": EMULATOR_OTHER_TEAM})
+        post = client.post("/datachain/jobs/", json={"query": "print(1)", "query_type": "PYTHON", "team_name": EMULATOR_OTHER_TEAM})
     assert get.status_code == 403
     assert post.status_code == 403
     assert "message" in get.json()
@@ -96,11 +96,9 @@ def test_team_isolation(studio_emulator: EmulatorServer) -> None:
     assert as_b == []
 
 
-def test_team_defaults_to_the_tokens_first_team(fresh_emulator: EmulatorServer) -> None:
-    """The spec's clusters example sends no team_name: the token's first team answers, not another one.
-
-    Clusters show the answering team's busy workers, so each team keeps a different cluster busy.
-    """
+def test_each_team_sees_its_own_clusters_load(fresh_emulator: EmulatorServer) -> None:
+    """Clusters show the answering team's busy workers: with a token bound to two teams, the named team
+    answers, never the token's first one by default; the API refuses to guess when no team is named."""
     with client_for(fresh_emulator, EMULATOR_BOTH_TOKEN) as both:  # bound to team A first, then team B
         for team, workers, cluster in ((EMULATOR_TEAM, 2, "default"), (EMULATOR_OTHER_TEAM, 3, "large")):
             job = create_job(
@@ -109,14 +107,32 @@ def test_team_defaults_to_the_tokens_first_team(fresh_emulator: EmulatorServer) 
             )
             wait_job(both, team, job["id"], ("RUNNING",))
 
-        def busy(**params: str) -> dict[str, int]:
-            response = both.get("/datachain/clusters/", params=params)
+        def busy(team: str) -> dict[str, int]:
+            response = both.get("/datachain/clusters/", params={"team_name": team})
             assert response.status_code == 200, response.text
             return {cluster["name"]: cluster["busy_workers"] for cluster in response.json()}
 
-        assert busy(team_name=EMULATOR_TEAM) == {"default": 2, "large": 0}
-        assert busy(team_name=EMULATOR_OTHER_TEAM) == {"default": 0, "large": 3}
-        assert busy() == {"default": 2, "large": 0}
+        assert busy(EMULATOR_TEAM) == {"default": 2, "large": 0}
+        assert busy(EMULATOR_OTHER_TEAM) == {"default": 0, "large": 3}
+        unnamed = both.get("/datachain/clusters/")
+    assert unnamed.status_code == 400
+    assert "team_name" in unnamed.json()["message"]
+
+
+def test_admin_endpoints_default_to_the_tokens_first_team(fresh_emulator: EmulatorServer) -> None:
+    """Admin endpoints (not Studio's) need no team_name: they act for the token's first team."""
+    headers = fresh_emulator.headers(EMULATOR_BOTH_TOKEN)  # bound to team A first, then team B
+    seeded = httpx.post(f"{fresh_emulator.url}/_emulator/datasets", json={"name": "seeded-ds"}, headers=headers)
+    assert seeded.status_code in (200, 201), seeded.text
+    with client_for(fresh_emulator, EMULATOR_BOTH_TOKEN) as both:
+
+        def names(team: str) -> set[str]:
+            response = both.get("/datachain/datasets", params={"team_name": team})
+            assert response.status_code == 200, response.text
+            return {dataset["name"] for dataset in response.json()}
+
+        assert "seeded-ds" in names(EMULATOR_TEAM)
+        assert "seeded-ds" not in names(EMULATOR_OTHER_TEAM)
 
 
 @pytest.mark.parametrize(
@@ -144,7 +160,7 @@ def test_both_slash_variants_answer_without_redirect(emulator_client: httpx.Clie
 def test_post_without_trailing_slash_creates_job_without_redirect(emulator_client: httpx.Client) -> None:
     response = emulator_client.post(
         "/datachain/jobs",
-        json={"query": "print(1)", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_EXECUTOR=simulated"},
+        json={"query": "print(1)", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_EXECUTOR=simulated"},
     )
     assert response.status_code == 200
     assert response.json()["status"] in ("CREATED", "QUEUED", "RUNNING")
@@ -205,7 +221,7 @@ def test_fault_middleware_wraps_the_emulator_app(fresh_emulator: EmulatorServer)
         lose = {"kind": "lose_response", "method": "POST", "path": "/api/datachain/jobs/", "count": 1}
         assert httpx.post(admin, json=lose, headers=fresh_emulator.headers()).status_code == 201
         lost = client.post(
-            "/datachain/jobs/", json={"query": "x", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=0"}
+            "/datachain/jobs/", json={"query": "x", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=0"}
         )
         assert lost.status_code == 502
         assert len(client.get("/datachain/jobs/", params={"team_name": EMULATOR_TEAM}).json()) == 1

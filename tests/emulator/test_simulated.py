@@ -75,7 +75,7 @@ def test_invalid_simulation_key_is_rejected(fresh_emulator: EmulatorServer) -> N
     with client_for(fresh_emulator) as client:
         response = client.post(
             "/datachain/jobs/",
-            json={"query": "x", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=soon"},
+            json={"query": "x", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=soon"},
         )
     assert response.status_code == 400
     assert "STUDIO_EMULATOR_DURATION" in response.json()["message"]
@@ -93,7 +93,7 @@ def test_cancel_a_simulated_job(fresh_emulator: EmulatorServer) -> None:
 def test_a_thousand_jobs_all_complete(emulator_factory: Callable[..., EmulatorServer]) -> None:
     """A functional check at load; what 1000 jobs cost is measured by `make bench`, not asserted here."""
     server = emulator_factory(executor="simulated")
-    body = {"query": "x", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=1\nSTUDIO_EMULATOR_LOG_LINES=2"}
+    body = {"query": "x", "query_type": "PYTHON", "team_name": EMULATOR_TEAM, "environment": "STUDIO_EMULATOR_DURATION=1\nSTUDIO_EMULATOR_LOG_LINES=2"}
     with httpx.Client(base_url=server.api_url, headers=server.headers(), timeout=15) as client:
         for _ in range(1000):
             assert client.post("/datachain/jobs/", json=body).status_code == 200
