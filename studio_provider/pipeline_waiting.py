@@ -176,7 +176,7 @@ async def pipeline_to_result(
     :param on_log: receives each prefixed log line.
     :param use_websocket: follow logs over the WebSocket (``False``: REST polling).
     """
-    last: Pipeline | None = None
+    readings: list[Pipeline] = []
 
     def progress(line: str) -> None:
         if on_progress is not None:
@@ -193,8 +193,8 @@ async def pipeline_to_result(
             stream_logs=stream_logs,
             on_log=on_log,
             use_websocket=use_websocket,
+            on_reading=readings.append,
         )
-        last = final
         if final.status in targets:
             return _from_pipeline(
                 WaitEnd.FINISHED, final, url=url, deadline=deadline,
@@ -206,16 +206,11 @@ async def pipeline_to_result(
             message=failure_message(final, failures, url or pipeline_id), failures=failures,
         )
     except StudioDeadlineExceeded:
+        message = f"The deadline {deadline.describe()} passed while Studio pipeline {pipeline_id} was still running."
+        if readings:
+            return _from_pipeline(WaitEnd.DEADLINE, readings[-1], url=url, deadline=deadline, message=message)
         return PipelineWaitResult(
-            end=WaitEnd.DEADLINE,
-            pipeline_id=pipeline_id,
-            url=url,
-            status=last.status.value if last else None,
-            message=(
-                f"The deadline {deadline.describe()} passed while Studio pipeline {pipeline_id} was still "
-                f"running."
-            ),
-            deadline=deadline.at,
+            end=WaitEnd.DEADLINE, pipeline_id=pipeline_id, url=url, message=message, deadline=deadline.at
         )
     except StudioError as exc:
         return PipelineWaitResult(

@@ -325,6 +325,7 @@ async def wait_for_pipeline(
     stream_logs: bool = False,
     on_log: Sink | None = None,
     use_websocket: bool = True,
+    on_reading: Callable[[Pipeline], object] | None = None,
 ) -> Pipeline:
     """Poll a pipeline until it reaches a target or terminal status, and return that reading.
 
@@ -341,12 +342,15 @@ async def wait_for_pipeline(
     :param stream_logs: follow each job run's log lines.
     :param on_log: receives each prefixed log line (needed with ``stream_logs``).
     :param use_websocket: ``False`` makes the log followers poll REST only.
+    :param on_reading: receives each reading that differs from the previous one.
     :raises StudioDeadlineExceeded: when the deadline passes first.
     """
     followers: dict[str, asyncio.Task[None]] = {}
     last: list[Pipeline] = []
 
     def on_change(pipeline: Pipeline) -> None:
+        if on_reading is not None:
+            on_reading(pipeline)
         if on_progress is not None:
             for line in progress_lines(last[-1] if last else None, pipeline):
                 on_progress(line)

@@ -57,16 +57,16 @@ def test_serialize_holds_primitives_and_no_token() -> None:
 
 
 def test_one_final_event_with_progress_in_the_log(
-    emulator: EmulatorServer, lineage: dict[str, Any], caplog: pytest.LogCaptureFixture
+    emulator: EmulatorServer, lineage: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_id = start_run(["features", "stats"])
-    caplog.set_level("INFO")
     event = run_trigger(trigger(run_id, stream_logs=True, deadline=None))
     result = PipelineWaitResult.from_dict(event.payload)
     assert result.end is WaitEnd.FINISHED and result.status == "COMPLETED"
     assert (result.completed, result.total) == (4, 4) and result.failures == []
-    assert "4/4 jobs completed" in caplog.text
-    assert "[clean] clean-line-2" in caplog.text
+    output = capsys.readouterr().out
+    assert "4/4 jobs completed" in output
+    assert "[clean] clean-line-2" in output
 
 
 def test_a_failed_run_reports_its_failed_job_runs(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
@@ -101,16 +101,15 @@ def test_the_deadline_ends_the_wait_with_one_event(emulator: EmulatorServer, lin
 def test_an_unknown_status_is_never_success(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
     import time
 
+    set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=30)
     run_id = start_run(["stats"])
 
     def strange() -> None:
-        record = emulator.state.pipelines[run_id]
-        record.status = "WOBBLING"
-        record.job_runs = []  # nothing can move it on
+        emulator.state.pipelines[run_id].status = "WOBBLING"  # a status this provider does not know
 
     emulator.call(strange)
-    result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=time.time() + 1.0)).payload)
-    assert result.end is WaitEnd.DEADLINE and result.status is None
+    result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=time.time() + 1.5)).payload)
+    assert result.end is WaitEnd.DEADLINE and result.status == "UNKNOWN"
 
 
 def test_triggers_of_one_connection_share_one_client(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
