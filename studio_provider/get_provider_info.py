@@ -32,22 +32,29 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "DataChain Studio",
-                "python-modules": ["studio_provider.operators.job"],
+                "python-modules": [
+                    "studio_provider.operators.job",
+                    "studio_provider.operators.pipeline",
+                    "studio_provider.operators.schedule",
+                ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "DataChain Studio",
-                "python-modules": ["studio_provider.sensors.job"],
+                "python-modules": ["studio_provider.sensors.job", "studio_provider.sensors.pipeline"],
             }
         ],
         "triggers": [
             {
                 "integration-name": "DataChain Studio",
-                "python-modules": ["studio_provider.triggers.job"],
+                "python-modules": ["studio_provider.triggers.job", "studio_provider.triggers.pipeline"],
             }
         ],
-        "extra-links": ["studio_provider.links.StudioJobLink"],
+        "extra-links": [
+            "studio_provider.links.StudioJobLink",
+            "studio_provider.links.StudioPipelineLink",
+        ],
         "connection-types": [
             {
                 "connection-type": "datachain_studio",
