@@ -91,7 +91,9 @@ def test_running_the_sync_twice_leaves_one_schedule(emulator: EmulatorServer, de
     assert len(StudioHook().list_schedules()) == 1
 
 
-def test_a_schedule_fires_on_the_advanced_clock_and_starts_a_run(emulator: EmulatorServer, definition: Any) -> None:
+def test_a_schedule_fires_on_the_advanced_clock_and_starts_a_run(
+    emulator: EmulatorServer, definition: Any
+) -> None:
     created = sync(pipeline_id=definition.pipeline_id, cron_expression="0 * * * *")
     assert pipelines(emulator, definition=False) == []
     emulator.advance_clock(3600)
@@ -115,7 +117,9 @@ def test_a_schedule_fires_on_the_advanced_clock_and_starts_a_run(emulator: Emula
     ],
     ids=["naive-datetime", "pendulum", "naive-iso", "iso-z"],
 )
-def test_start_after_is_sent_timezone_aware(emulator: EmulatorServer, definition: Any, start_after: Any) -> None:
+def test_start_after_is_sent_timezone_aware(
+    emulator: EmulatorServer, definition: Any, start_after: Any
+) -> None:
     result = StudioCreateScheduleOperator(
         task_id="create", schedule_name="once", pipeline_id=definition.pipeline_id, start_after=start_after
     ).execute(task_context())
@@ -126,12 +130,18 @@ def test_start_after_is_sent_timezone_aware(emulator: EmulatorServer, definition
 
 def test_update_by_name_and_create_paused(emulator: EmulatorServer, definition: Any) -> None:
     created = StudioCreateScheduleOperator(
-        task_id="create", schedule_name="weekly", pipeline_name=definition.name, cron_expression="0 0 * * 0",
+        task_id="create",
+        schedule_name="weekly",
+        pipeline_name=definition.name,
+        cron_expression="0 0 * * 0",
         paused=True,
     ).execute(task_context())
     assert created["next_run"] is None
     updated = StudioUpdateScheduleOperator(
-        task_id="update", schedule_name="weekly", paused=False, start_after=datetime.now(timezone.utc) + timedelta(days=1)
+        task_id="update",
+        schedule_name="weekly",
+        paused=False,
+        start_after=datetime.now(timezone.utc) + timedelta(days=1),
     ).execute(task_context())
     assert updated["id"] == created["id"] and updated["next_run"] is not None
 
@@ -167,7 +177,11 @@ def test_update_by_name_and_create_paused(emulator: EmulatorServer, definition: 
         ),
         (
             lambda: StudioSyncScheduleOperator(
-                task_id="s", schedule_name="n", pipeline_id="i", pipeline_name="p", cron_expression="0 3 * * *"
+                task_id="s",
+                schedule_name="n",
+                pipeline_id="i",
+                pipeline_name="p",
+                cron_expression="0 3 * * *",
             ),
             ("pipeline_id", "pipeline_name"),
         ),

@@ -44,7 +44,9 @@ def sensor(**kwargs: Any) -> StudioPipelineSensor:
     return StudioPipelineSensor(**kwargs)
 
 
-def test_poke_is_false_while_running_then_true_at_completed(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+def test_poke_is_false_while_running_then_true_at_completed(
+    emulator: EmulatorServer, lineage: dict[str, Any]
+) -> None:
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
     run = start_run(["stats"])
     ti = FakeTaskInstance()
@@ -59,7 +61,9 @@ def test_a_failed_pipeline_fails_fast_unless_failed_is_a_target(
 ) -> None:
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_EXIT_CODE=1)
     run = start_run(["stats"])
-    wait_for(lambda: StudioHook().get_pipeline(pipeline_id=run.pipeline_id).status.is_terminal, what="the end")
+    wait_for(
+        lambda: StudioHook().get_pipeline(pipeline_id=run.pipeline_id).status.is_terminal, what="the end"
+    )
     with pytest.raises(StudioPipelineFailedError, match="ended FAILED, not one of the awaited COMPLETED"):
         sensor(pipeline_id=run.pipeline_id).poke(task_context())
     assert sensor(pipeline_name=run.name, target_statuses="failed").poke(task_context()) is True
@@ -77,7 +81,9 @@ def test_deferred_mode_waits_in_the_trigger(emulator: EmulatorServer, lineage: d
     assert run_deferred(sensor(pipeline_id=run.pipeline_id, deferrable=True), task_context()) == "COMPLETED"
 
 
-def test_deferred_mode_fails_at_the_sensor_deadline(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+def test_deferred_mode_fails_at_the_sensor_deadline(
+    emulator: EmulatorServer, lineage: dict[str, Any]
+) -> None:
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=30)
     run = start_run(["stats"])
     with pytest.raises(StudioDeadlinePassedError, match="did not reach COMPLETED by the sensor's deadline"):

@@ -70,7 +70,9 @@ def test_one_final_event_with_progress_in_the_log(
 
 
 def test_a_failed_run_reports_its_failed_job_runs(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
-    set_job_env(emulator, lineage["stats"]["id"], STUDIO_EMULATOR_EXIT_CODE=2, STUDIO_EMULATOR_ERROR_MESSAGE="no disk")
+    set_job_env(
+        emulator, lineage["stats"]["id"], STUDIO_EMULATOR_EXIT_CODE=2, STUDIO_EMULATOR_ERROR_MESSAGE="no disk"
+    )
     result = PipelineWaitResult.from_dict(run_trigger(trigger(start_run(["stats"]))).payload)
     assert result.end is WaitEnd.FINISHED and result.status == "FAILED"
     [failed] = result.failed_job_runs
@@ -78,10 +80,14 @@ def test_a_failed_run_reports_its_failed_job_runs(emulator: EmulatorServer, line
     assert "stats (FAILED" in result.message
 
 
-def test_transient_errors_are_survived_until_the_run_ends(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+def test_transient_errors_are_survived_until_the_run_ends(
+    emulator: EmulatorServer, lineage: dict[str, Any]
+) -> None:
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
     run_id = start_run(["stats"])
-    emulator.injector.add_rule("error", method="GET", path="/api/datachain/pipeline/status", status=503, count=6)
+    emulator.injector.add_rule(
+        "error", method="GET", path="/api/datachain/pipeline/status", status=503, count=6
+    )
     emulator.injector.add_rule("outage", method="GET", path="/api/datachain/pipeline/status", seconds=1.5)
     result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=None)).payload)
     assert result.end is WaitEnd.FINISHED and result.status == "COMPLETED"
@@ -112,7 +118,9 @@ def test_an_unknown_status_is_never_success(emulator: EmulatorServer, lineage: d
     assert result.end is WaitEnd.DEADLINE and result.status == "UNKNOWN"
 
 
-def test_triggers_of_one_connection_share_one_client(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+def test_triggers_of_one_connection_share_one_client(
+    emulator: EmulatorServer, lineage: dict[str, Any]
+) -> None:
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
     runs = [start_run(["stats"]) for _ in range(3)]
 

@@ -1,0 +1,27 @@
+"""DAGs for the provider's DAG-run tests (run with ``dag.test()`` against the emulator)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from studio_provider.operators.job import StudioRunJobOperator
+
+WORDS = [f"dagline-{i:02d}" for i in range(1, 7)]
+ENVIRONMENT = {
+    "STUDIO_EMULATOR_EXECUTOR": "simulated",
+    "STUDIO_EMULATOR_DURATION": "1",
+    "STUDIO_EMULATOR_LOG_TEXT": "\\n".join(WORDS),
+}
+
+with DAG("studio_job_deferrable", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    StudioRunJobOperator(
+        task_id="run_job",
+        query="print('{{ dag_run.run_id }}')",
+        query_name="dag_job.py",
+        environment=ENVIRONMENT,
+        deferrable=True,
+        poll_interval=0.5,
+        timeout=120,
+    )

@@ -1,0 +1,98 @@
+"""StudioJobSensor against the emulator: poke, reschedule and deferrable modes, fail-fast, deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from studio_provider.emulator import EmulatorServer
+from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError
+from studio_provider.hooks.studio import StudioHook
+from studio_provider.sensors.job import StudioJobSensor
+from tests.studio_tasks import FakeTaskInstance, run_deferred, task_context
+
+
+def simulated(duration: float, **extra: str) -> dict[str, str]:
+    return {"STUDIO_EMULATOR_EXECUTOR": "simulated", "STUDIO_EMULATOR_DURATION": str(duration), **extra}
+
+
+@pytest.fixture
+def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
+    studio_connection(fresh_emulator)
+    return fresh_emulator
+
+
+@pytest.fixture
+def hook(emulator: EmulatorServer) -> StudioHook:
+    return StudioHook()
+
+
+def sensor(job_id: str, **kwargs: Any) -> StudioJobSensor:
+    kwargs.setdefault("poke_interval", 0.2)
+    kwargs.setdefault("timeout", 30)
+    return StudioJobSensor(task_id="wait", job_id=job_id, **kwargs)
+
+
+def test_poke_waits_until_complete(hook: StudioHook) -> None:
+    job = hook.create_job(query="print(1)", environment=simulated(0.8))
+    waiting = sensor(job.id)
+    assert waiting.poke(task_context()) is False
+    assert waiting.execute(task_context()) == "COMPLETE"
+
+
+def test_fails_fast_on_a_failed_job_naming_it(hook: StudioHook) -> None:
+    job = hook.create_job(
+        query="print(1)",
+        environment=simulated(0.2, STUDIO_EMULATOR_EXIT_CODE="2", STUDIO_EMULATOR_ERROR_MESSAGE="bad row"),
+    )
+    ti = FakeTaskInstance()
+    with pytest.raises(StudioJobFailedError) as failure:
+        sensor(job.id, timeout=60).execute(task_context(ti))
+    assert job.id in str(failure.value) and "FAILED" in str(failure.value) and "bad row" in str(failure.value)
+    assert ti.xcom["job_url"] in str(failure.value)
+
+
+def test_a_targeted_failure_is_success(hook: StudioHook) -> None:
+    job = hook.create_job(query="print(1)", environment=simulated(0.2, STUDIO_EMULATOR_EXIT_CODE="1"))
+    assert sensor(job.id, target_statuses=["FAILED", "CANCELED"]).execute(task_context()) == "FAILED"
+
+
+def test_reschedule_mode_pokes_once_per_try(hook: StudioHook) -> None:
+    job = hook.create_job(query="print(1)", environment=simulated(30))
+    waiting = sensor(job.id, mode="reschedule")
+    assert waiting.poke(task_context()) is False
+
+
+def test_deferred_waits_for_a_non_terminal_target(hook: StudioHook) -> None:
+    job = hook.create_job(query="print(1)", environment=simulated(5, STUDIO_EMULATOR_QUEUE_SECONDS="1"))
+    waiting = sensor(job.id, deferrable=True, target_statuses="RUNNING", poll_interval=0.2)
+    assert run_deferred(waiting, task_context()) == "RUNNING"
+
+
+def test_deferred_fails_fast_and_obeys_the_deadline(hook: StudioHook) -> None:
+    failed = hook.create_job(query="print(1)", environment=simulated(0.5, STUDIO_EMULATOR_EXIT_CODE="4"))
+    with pytest.raises(StudioJobFailedError, match="FAILED"):
+        run_deferred(sensor(failed.id, deferrable=True, poll_interval=0.2), task_context())
+
+    slow = hook.create_job(query="print(1)", environment=simulated(60))
+    with pytest.raises(StudioDeadlinePassedError, match=slow.id):
+        run_deferred(sensor(slow.id, deferrable=True, poll_interval=0.2, timeout=1), task_context())
+    assert not hook.get_job(job_id=slow.id).status.is_terminal  # a sensor never cancels what it watches
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"target_statuses": ["DONE"]}, "target_statuses"), ({"target_statuses": []}, "target_statuses")],
+)
+def test_bad_input(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        sensor("1", **kwargs)
+
+
+def test_empty_job_id_fails_before_any_request(emulator: EmulatorServer) -> None:
+    emulator.injector.reset_observations()
+    with pytest.raises(ValueError, match="job_id"):
+        sensor(" ").execute(task_context())
+    assert emulator.injector.counters()["total"] == 0
