@@ -58,3 +58,18 @@ def test_deferrable_job_in_a_dag_run(
     assert job.status.value == "COMPLETE" and job.name.startswith("dag_job.py [airflow:")
     assert job.raw["query"] == f"print('{run.run_id}')"  # the query was rendered
     assert studio_lines(capfd.readouterr().out, job.id) == WORDS
+
+    # job_id and job_url went to XCom, and the worker stored the extra link's URL (the job's).
+    xcoms = stored_xcoms(dag.dag_id, run.run_id, "run_job")
+    assert xcoms["job_id"] == job.id and xcoms["job_url"] == job.url
+    assert xcoms["_link_StudioJobLink"] == job.url
+    assert xcoms["return_value"]["status"] == "COMPLETE"
+
+
+def stored_xcoms(dag_id: str, run_id: str, task_id: str) -> dict[str, object]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id).all()
+        return {row.key: XComModel.deserialize_value(row) for row in rows}
