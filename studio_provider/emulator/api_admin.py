@@ -1,11 +1,13 @@
 """Admin routes of the emulator itself (under ``/_emulator``): the clock, seeding and a state summary.
 
-They need a valid token like the API (the team defaults to the token's first team).
+They need a valid token like the API. Unlike the API they are not Studio's: ``team_name`` (body or query)
+is optional and defaults to the token's first team, and the clock acts on every team.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,8 +15,8 @@ from fastapi import APIRouter, Request
 from .clock import iso
 from .datasets import VERSION_COMPLETE, parse_ref
 from .errors import bad_request
-from .jobs import optional_int
-from .routing import emulator_of, json_body, team_of
+from .routing import emulator_of, team_of
+from .schema import json_object as json_body
 from .storage import put_object
 
 
@@ -33,6 +35,13 @@ async def advance_clock(request: Request) -> dict[str, Any]:
     emulator = emulator_of(request)
     now = emulator.advance_clock(float(seconds))
     return {"now": iso(now), "offset_seconds": emulator.clock.offset_seconds}
+
+
+def _count(body: dict[str, Any], key: str) -> int:
+    value = body.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise bad_request(f"{key} must be a non-negative integer")
+    return value
 
 
 async def seed_dataset(request: Request) -> dict[str, Any]:
@@ -56,8 +65,8 @@ async def seed_dataset(request: Request) -> dict[str, Any]:
         ref,
         emulator.clock.now(),
         str(job_id) if job_id is not None else None,
-        optional_int(body, "num_objects", 0),
-        optional_int(body, "size", 0),
+        _count(body, "num_objects"),
+        _count(body, "size"),
         status=VERSION_COMPLETE,
     )
     dataset = emulator.state.datasets.find(team, *ref.key)
@@ -73,11 +82,37 @@ async def put_storage_object(request: Request) -> dict[str, Any]:
     if not isinstance(source, str) or "/" not in source:
         raise bad_request("source like s3://bucket/key is required")
     if body.get("content_base64") is not None:
-        content = base64.b64decode(str(body["content_base64"]))
+        encoded = body["content_base64"]
+        try:
+            if not isinstance(encoded, str):
+                raise TypeError
+            content = base64.b64decode(encoded, validate=True)
+        except (TypeError, binascii.Error):
+            raise bad_request("content_base64 must be a base64 string") from None
     else:
-        content = str(body.get("content", "")).encode()
+        text = body.get("content", "")
+        if not isinstance(text, str):
+            raise bad_request("content must be a string (or give content_base64)")
+        content = text.encode()
     put_object(emulator_of(request).state.data_dir, team, source, content)
     return {"source": source, "size": len(content)}
+
+
+async def set_upload_outcome(request: Request) -> dict[str, Any]:
+    """Make the next uploads answer ``state`` ``pending`` or ``error``: {state, count?, error?}."""
+    body = await json_body(request)
+    team_of(request, body)
+    count = body.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise bad_request("count must be a positive integer")
+    error = body.get("error")
+    if error is not None and not isinstance(error, str):
+        raise bad_request("error must be a string")
+    state = body.get("state")
+    if not isinstance(state, str):
+        raise bad_request("state is required")
+    emulator_of(request).state.queue_upload_outcomes(state, count, error)
+    return {"state": state, "count": count}
 
 
 async def state_summary(request: Request) -> dict[str, Any]:
@@ -91,5 +126,6 @@ def build_router() -> APIRouter:
     router.add_api_route("/clock/advance", advance_clock, methods=["POST"])
     router.add_api_route("/datasets", seed_dataset, methods=["POST"])
     router.add_api_route("/storage", put_storage_object, methods=["POST"])
+    router.add_api_route("/uploads", set_upload_outcome, methods=["POST"])
     router.add_api_route("/state", state_summary, methods=["GET"])
     return router

@@ -13,6 +13,7 @@ from .auth import authenticate
 from .config import EmulatorConfig
 from .errors import install_error_handlers
 from .faults import FaultInjector
+from .guard import RequestGuard
 from .runtime import Emulator
 
 
@@ -62,4 +63,5 @@ def create_app(
     async def root() -> dict[str, str]:
         return {"service": "DataChain Studio emulator", "api": "/api"}
 
-    return injector.middleware(app)
+    # The guard sits inside the fault middleware, so faults and the request log still see every request.
+    return injector.middleware(RequestGuard(app, config.tokens, config.max_body_bytes))

@@ -12,6 +12,8 @@ ExecutorName = Literal["local", "simulated"]
 
 DEFAULT_TOKEN = "emulator-token"
 DEFAULT_TEAM = "emulator-team"
+# Uploads and JSON bodies above this many bytes are answered 413 (``--max-body-bytes``).
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -48,6 +50,7 @@ class EmulatorConfig:
     # Seconds between SIGTERM and SIGKILL when a job's process group is stopped.
     kill_grace: float = 2.0
     username: str = "emulator"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def validate(self) -> None:
         """Refuse configurations that are unsafe or cannot work."""
@@ -67,6 +70,10 @@ class EmulatorConfig:
             )
         if self.ws_ping_interval <= 0:
             raise ConfigError("ws_ping_interval must be positive")
+        if isinstance(self.max_body_bytes, bool) or not isinstance(self.max_body_bytes, int):
+            raise ConfigError("max_body_bytes must be an integer")
+        if self.max_body_bytes <= 0:
+            raise ConfigError("max_body_bytes must be positive")
 
     def resolved_data_dir(self) -> Path:
         """The data directory, created on first use (a fresh temporary one when none was given)."""

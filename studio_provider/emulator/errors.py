@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..client.msgpack_codec import packb
 
 
 class ApiError(Exception):
@@ -36,16 +39,20 @@ def _describe_validation(errors: list[Any]) -> str:
     return "; ".join(parts) or "Invalid request"
 
 
+def error_body(path: str, message: str) -> tuple[bytes, str]:
+    """The error body and its media type: ``{"message": ...}`` as JSON, or as msgpack on ``datachain/ls``
+    (the official client decodes every ``ls`` body so)."""
+    if path.rstrip("/").endswith("/datachain/ls"):
+        return packb({"data": None, "message": message}), "application/msgpack"
+    return json.dumps({"message": message}).encode(), "application/json"
+
+
 def error_response(
     request: Request, status: int, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    """``{"message": ...}`` as JSON, or as msgpack on ``datachain/ls`` (its client decodes every body so)."""
-    if request.url.path.rstrip("/").endswith("/datachain/ls"):
-        from ..client.msgpack_codec import packb
-
-        body = packb({"data": None, "message": message})
-        return Response(body, status_code=status, headers=headers, media_type="application/msgpack")
-    return JSONResponse({"message": message}, status_code=status, headers=headers)
+    """An error answer for ``request`` (see :func:`error_body`)."""
+    body, media_type = error_body(request.url.path, message)
+    return Response(body, status_code=status, headers=headers, media_type=media_type)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,6 @@ from .state import EmulatorState, JobRecord
 
 logger = logging.getLogger(__name__)
 
-QUERY_TYPES = ("PYTHON", "SHELL")
 EXECUTOR_ENV_KEY = "STUDIO_EMULATOR_EXECUTOR"
 
 JobListener = Callable[[JobRecord], None]
@@ -169,51 +168,37 @@ class JobService:
 
     # ---- creation -------------------------------------------------------------------------------------
 
-    def create_from_body(self, team: str, body: dict[str, Any], base_url: str) -> JobRecord:
-        """Validate a create-job body (JobInput) and create the job (started, scheduled or a TASK)."""
-        query = body.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise bad_request("query is required")
-        query_type = str(body.get("query_type") or "PYTHON").upper()
-        if query_type not in QUERY_TYPES:
-            raise bad_request("query_type must be PYTHON or SHELL")
-        cluster = choose_cluster(body.get("compute_cluster_id"), body.get("compute_cluster_name"))
+    def create_from_request(self, team: str, values: Mapping[str, Any], base_url: str) -> JobRecord:
+        """Create a job from a create-job request already checked against its spec (``api_spec.CREATE_JOB``):
+        started, scheduled or a TASK."""
+        cluster = choose_cluster(values.get("compute_cluster_id"), values.get("compute_cluster_name"))
         start_after: datetime | None = None
-        if body.get("start_after"):
+        if values.get("start_after") is not None:
             try:
-                start_after = parse_datetime(str(body["start_after"]))
+                start_after = parse_datetime(values["start_after"])
             except ValueError:
-                raise bad_request(f"Invalid start_after datetime {body['start_after']!r}") from None
-        cron = validate_cron(body["cron_expression"]) if body.get("cron_expression") else None
-        files = body.get("files") or []
-        if not isinstance(files, list):
-            raise bad_request("files must be a list of file ids")
-        file_ids = [str(item) for item in files]
-        for file_id in file_ids:
-            record = self.state.files.get(int(file_id)) if file_id.isdigit() else None
-            if record is None or record.team != team:
-                raise bad_request(f"File {file_id} not found")
-        workers = optional_int(body, "workers", 0, 1000)
+                raise bad_request(f"Invalid start_after datetime {values['start_after']!r}") from None
+        cron = validate_cron(values["cron_expression"]) if values.get("cron_expression") is not None else None
         return self.create(
             team,
             base_url,
-            query=query,
-            query_type=query_type,
-            name=optional_text(body, "query_name") or "",
-            environment=parse_environment(body.get("environment")),
-            workers=workers if workers is not None else 1,
-            priority=optional_int(body, "priority", 0, 5),
-            python_version=optional_text(body, "python_version"),
-            requirements=optional_text(body, "requirements") or "",
-            repository=optional_text(body, "repository") or "",
-            files=file_ids,
+            query=values["query"],
+            query_type=values["query_type"],
+            name=values.get("query_name") or "",
+            environment=parse_environment(values.get("environment")),
+            workers=values.get("workers") or 1,
+            priority=values.get("priority"),
+            python_version=values.get("python_version"),
+            requirements=values.get("requirements") or "",
+            repository=values.get("repository") or "",
+            files=self.state.owned_files(team, values.get("files") or []),
             compute_cluster_id=cluster["id"],
             compute_cluster_name=cluster["name"],
             start_after=start_after,
             cron_expression=cron,
-            credentials_name=optional_text(body, "credentials_name"),
-            reset=bool(body.get("reset")),
-            rerun_from_job_id=optional_text(body, "rerun_from_job_id"),
+            credentials_name=values.get("credentials_name"),
+            reset=bool(values.get("reset")),
+            rerun_from_job_id=values.get("rerun_from_job_id"),
         )
 
     def create(self, team: str, base_url: str, **fields: Any) -> JobRecord:

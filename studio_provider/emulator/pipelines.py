@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
+from collections.abc import Mapping, Set
 from typing import Any
 
 from .clock import iso
 from .errors import ApiError, bad_request, not_found
-from .jobs import JobService, optional_int, optional_text, parse_environment
+from .jobs import JobService, parse_environment
 from .names import generate_name
 from .state import (
     FINISHED_JOB_STATUSES,
@@ -165,27 +166,21 @@ class PipelineService:
             **_settings_of(pipeline),
         )
 
-    def update_settings(self, definition: PipelineRecord, body: dict[str, Any]) -> PipelineRecord:
-        """Store run settings on a definition; its future runs use them."""
+    def update_settings(
+        self, definition: PipelineRecord, values: Mapping[str, Any], given: Set[str]
+    ) -> PipelineRecord:
+        """Store run settings (checked against ``api_spec.SETTINGS``) on a definition; its future runs use
+        them. Files must be the team's own uploads, as for a job."""
+        files = self.state.owned_files(definition.team, values["files"]) if "files" in given else None
         for key in _SETTING_KEYS:
-            if key not in body:
-                continue
-            if key in ("workers", "priority"):
-                setattr(definition, key, optional_int(body, key, 0, 1000 if key == "workers" else 5))
-            else:
-                setattr(definition, key, optional_text(body, key))
-        if "environment" in body:
-            definition.environment_variables = parse_environment(body.get("environment"))
-        if "files" in body:
-            files = body.get("files") or []
-            if not isinstance(files, list):
-                raise bad_request("files must be a list of file ids")
-            definition.files = [str(item) for item in files]
-        if "credentials_names" in body:
-            names = body.get("credentials_names") or []
-            if not isinstance(names, list):
-                raise bad_request("credentials_names must be a list")
-            definition.credentials_names = [str(item) for item in names]
+            if key in given:
+                setattr(definition, key, values[key])
+        if "environment" in given:
+            definition.environment_variables = parse_environment(values["environment"])
+        if files is not None:
+            definition.files = files
+        if "credentials_names" in given:
+            definition.credentials_names = list(values["credentials_names"])
         definition.updated_at = self.state.clock.now()
         return definition
 

@@ -1,15 +1,13 @@
-"""Helpers shared by the routers: both slash variants of a path, JSON bodies, auth and flags."""
+"""Helpers shared by the routers: both slash variants of a path, the emulator, admin auth and flags."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from .auth import authenticate
-from .errors import bad_request
 from .runtime import Emulator
 
 
@@ -33,22 +31,9 @@ def emulator_of(request: Request) -> Emulator:
     return emulator
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The JSON object body ({} when there is none); 400 when it is not a JSON object."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise bad_request("Request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise bad_request("Request body must be a JSON object")
-    return data
-
-
 def team_of(request: Request, body: dict[str, Any] | None = None) -> str:
-    """Authenticate the request and return its team (body ``team_name`` first, then the query string)."""
+    """The team of an admin request (the API's routes use ``schema.parse_request`` instead): body
+    ``team_name`` first, then the query string, else the token's first team."""
     team = None
     if body is not None and body.get("team_name") is not None:
         team = str(body["team_name"])
@@ -59,18 +44,6 @@ def team_of(request: Request, body: dict[str, Any] | None = None) -> str:
 
 def flag(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def int_param(value: str | None, name: str, default: int, minimum: int = 0) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer") from None
-    if number < minimum:
-        raise bad_request(f"{name} must be at least {minimum}")
-    return number
 
 
 def base_url(request: Request) -> str:

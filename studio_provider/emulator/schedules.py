@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from .pipelines import PipelineService, pipeline_to_dict
 from .state import EmulatorState, ScheduleRecord
 
 
-def _start_after(body: dict[str, Any]) -> datetime | None:
+def _start_after(body: Mapping[str, Any]) -> datetime | None:
     value = body.get("start_after")
     if not value:
         return None
@@ -69,7 +70,7 @@ class ScheduleService:
             "pipeline": pipeline_to_dict(definition) if definition else None,
         }
 
-    def create(self, team: str, body: dict[str, Any]) -> ScheduleRecord:
+    def create(self, team: str, body: Mapping[str, Any]) -> ScheduleRecord:
         definition = self.pipelines.definition_of(team, body.get("pipeline_id"), body.get("pipeline_name"))
         start_after = _start_after(body)
         cron = validate_cron(body["cron_expression"]) if body.get("cron_expression") else None
@@ -94,21 +95,17 @@ class ScheduleService:
         self.state.schedules[schedule.id] = schedule
         return schedule
 
-    def update(self, team: str, body: dict[str, Any]) -> ScheduleRecord:
-        schedule = self.state.schedule(team, body.get("schedule_id"))
-        if "cron_expression" in body:
-            value = body.get("cron_expression")
-            schedule.cron_expression = validate_cron(value) if value else None
-        if "start_after" in body:
-            schedule.start_after = _start_after(body)
-        if body.get("schedule_name") is not None:
-            if not isinstance(body["schedule_name"], str):
-                raise bad_request("schedule_name must be a string")
-            schedule.schedule_name = body["schedule_name"]
-        if body.get("pause_pipeline") is not None:
-            schedule.paused = bool(body["pause_pipeline"])
-        if schedule.cron_expression is None and schedule.start_after is None:
-            raise bad_request("start_after or cron_expression is required")
+    def update(self, team: str, values: Mapping[str, Any], given: Set[str]) -> ScheduleRecord:
+        """Change the ``given`` fields (checked against ``api_spec.UPDATE_SCHEDULE``)."""
+        schedule = self.state.schedule(team, values["schedule_id"])
+        if "cron_expression" in given:
+            schedule.cron_expression = validate_cron(values["cron_expression"])
+        if "start_after" in given:
+            schedule.start_after = _start_after(values)
+        if "schedule_name" in given:
+            schedule.schedule_name = values["schedule_name"]
+        if "pause_pipeline" in given:
+            schedule.paused = values["pause_pipeline"]
         schedule.updated_at = self.state.clock.now()
         self._compute_next(schedule)
         return schedule

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -105,6 +106,18 @@ class UploadedFile:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class UploadOutcome:
+    """How an upload answers: ``uploaded`` (the default), ``pending`` (stored, still being processed) or
+    ``error`` (not stored; ``error`` says why)."""
+
+    state: str = "uploaded"
+    error: str | None = None
+
+
+UPLOAD_STATES = ("uploaded", "pending", "error")
+
+
 @dataclass
 class JobRun:
     """A job inside a pipeline: ``job_id`` is the original job, ``created_job_id`` its re-run."""
@@ -174,13 +187,36 @@ class EmulatorState:
         self.datasets = DatasetRegistry()
         self.rbac = RbacStore()
         self._file_ids = itertools.count(1)
+        # Outcomes queued for the next uploads (see queue_upload_outcomes); empty means "uploaded".
+        self._upload_outcomes: deque[UploadOutcome] = deque()
         self._schedule_ids = itertools.count(1)
+
+    def queue_upload_outcomes(self, state: str, count: int = 1, error: str | None = None) -> None:
+        """Make the next ``count`` uploads answer ``state`` (``pending`` or ``error``; ``uploaded`` clears)."""
+        if state not in UPLOAD_STATES:
+            raise bad_request(f"state must be one of {', '.join(UPLOAD_STATES)}")
+        if state == "uploaded":
+            self._upload_outcomes.clear()
+            return
+        message = (error or "Emulated upload failure") if state == "error" else None
+        self._upload_outcomes.extend([UploadOutcome(state, message)] * count)
+
+    def next_upload_outcome(self) -> UploadOutcome:
+        return self._upload_outcomes.popleft() if self._upload_outcomes else UploadOutcome()
 
     def next_file_id(self) -> int:
         return next(self._file_ids)
 
     def next_schedule_id(self) -> int:
         return next(self._schedule_ids)
+
+    def owned_files(self, team: str, file_ids: list[str]) -> list[str]:
+        """``file_ids`` if each names an upload of ``team``; 400 otherwise (another team's file is unknown)."""
+        for file_id in file_ids:
+            record = self.files.get(int(file_id)) if file_id.isascii() and file_id.isdigit() else None
+            if record is None or record.team != team:
+                raise bad_request(f"File {file_id!r} not found: upload it first and pass the id it was given")
+        return list(file_ids)
 
     def job(self, team: str, job_id: str) -> JobRecord:
         job = self.jobs.get(str(job_id))

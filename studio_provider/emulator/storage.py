@@ -14,6 +14,8 @@ from .errors import bad_request
 
 def split_source(source: str) -> tuple[str, str]:
     """``("s3", "bucket/path")`` for ``s3://bucket/path``; a bare path is scheme ``local``."""
+    if "\x00" in source:
+        raise bad_request("invalid source: it contains a NUL character")
     if "://" in source:
         scheme, _, rest = source.partition("://")
     else:
@@ -62,7 +64,16 @@ def list_source(root: Path, team: str, source: str) -> list[dict[str, Any]] | No
 
 
 def put_object(root: Path, team: str, source: str, content: bytes) -> Path:
+    """Write an object; 400 unless ``source`` names a key inside a bucket (``s3://bucket/key``), or when a
+    path component is already an object (so one bad write cannot break the team's later ones)."""
+    _, rest = split_source(source)
+    bucket, _, key = rest.partition("/")
+    if not bucket or not key.strip("/"):
+        raise bad_request(f"invalid source {source!r}: expected SCHEME://BUCKET/KEY")
     target = resolve(root, team, source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    except OSError as exc:
+        raise bad_request(f"cannot write {source!r}: {exc.strerror}") from None
     return target

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
-from .auth import authenticate
+from .auth import authorize_team, teams_for_token, token_from_header
 from .clock import iso
 from .errors import ApiError, bad_request
 from .routing import flag, slash_variants
@@ -35,9 +35,13 @@ async def follow_logs(websocket: WebSocket) -> None:
     assert isinstance(emulator, Emulator)
     params = websocket.query_params
     try:
-        team = authenticate(
-            emulator.config.tokens, websocket.headers.get("authorization"), params.get("team_name")
-        )
+        teams = teams_for_token(emulator.config.tokens, token_from_header(websocket.headers.get("authorization")))
+        unknown = sorted(set(params) - {"job_id", "team_name", "no_follow"})
+        if unknown:
+            raise bad_request(f"unknown query parameter {unknown[0]!r}")
+        if not params.get("team_name"):
+            raise bad_request("team_name is required in the query string")
+        team = authorize_team(teams, params["team_name"])
         job_id = params.get("job_id")
         if not job_id:
             raise bad_request("job_id is required")

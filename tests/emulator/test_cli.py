@@ -48,7 +48,8 @@ def test_cli_prints_its_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         headers = {"Authorization": "token cli-token"}
         job = httpx.post(
             f"{url}/api/datachain/jobs/",
-            json={"query": "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n", "team_name": "cli-team"},
+            json={"query": "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n", "query_type": "PYTHON",
+                  "team_name": "cli-team"},
             headers=headers, timeout=10,
         ).json()
         deadline = time.monotonic() + 15

@@ -69,7 +69,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_known_edges() -> None:
     graph = _graph()
-    assert "state" in graph["jobs"] and "errors" in graph["routing"]
+    assert "state" in graph["jobs"] and "auth" in graph["routing"]
 
 
 def test_no_import_cycles_among_emulator_modules() -> None:
