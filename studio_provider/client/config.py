@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,28 +20,44 @@ ENV_URL = "DATACHAIN_STUDIO_URL"
 AUTH_SCHEMES = ("Bearer", "token")
 
 
+def _shown_url(text: str) -> str:
+    """``text`` as an error message may show it: anything before an ``@`` in the authority is masked."""
+    scheme, sep, rest = text.rpartition("://") if "://" in text else ("", "", text)
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
 def normalize_api_url(url: str) -> str:
     """Return the API base URL: scheme and host of ``url``, its path, and ``/api`` appended when missing.
 
     :param url: a Studio URL such as ``https://studio.datachain.ai`` or ``http://127.0.0.1:8765/api``.
-    :raises ValueError: when the URL is not an absolute http(s) URL.
+    :raises ValueError: when the URL is not an absolute http(s) URL, or holds credentials.
     """
     text = url.strip()
+    shown = _shown_url(text)
     if "://" not in text:
         raise ValueError(
-            f"Studio URL {text!r} has no scheme: set the connection's host to a full URL "
+            f"Studio URL {shown!r} has no scheme: set the connection's host to a full URL "
             f"such as {DEFAULT_URL!r}."
         )
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        # A URL is shown in reprs, error messages and httpx's request log: it must hold no secret.
+        raise ValueError(
+            f"Studio URL {shown!r} holds credentials (user:password@): remove them; the Studio token "
+            f"belongs in the connection's password field."
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"Studio URL {text!r} is malformed: expected http(s)://host[:port][/path], "
+            f"Studio URL {shown!r} is malformed: expected http(s)://host[:port][/path], "
             f"for example {DEFAULT_URL!r}."
         )
     try:
         parts.port  # noqa: B018 - raises on a non-numeric port
     except ValueError as exc:
-        raise ValueError(f"Studio URL {text!r} has an invalid port.") from exc
+        raise ValueError(f"Studio URL {shown!r} has an invalid port.") from exc
     path = parts.path.rstrip("/")
     if not path.endswith("/api"):
         path = f"{path}/api"
@@ -55,7 +72,8 @@ class StudioConfig:
     :param token: the Studio token. Never shown in ``repr``.
     :param team: the team every call is scoped to.
     :param auth_scheme: ``"Bearer"`` (the API reference) or ``"token"`` (what the official client sends).
-    :param timeout: seconds for each HTTP request.
+    :param timeout: seconds one attempt of a call may take as a whole: connecting, sending, and reading
+        the complete answer (an upload gets one more second per 256 KiB it sends). Retries get their own.
     :param verify: verify TLS certificates.
     :param max_retries: how often a retryable failure is retried (0 disables retries).
     """
@@ -67,6 +85,15 @@ class StudioConfig:
     timeout: float = 30.0
     verify: bool = True
     max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        check_token(self.token, "StudioConfig(token=...)", "the token argument")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)):
+            raise ValueError(f"StudioConfig timeout must be a number of seconds, got {self.timeout!r}.")
+        if not math.isfinite(self.timeout) or self.timeout <= 0:
+            raise ValueError(f"StudioConfig timeout must be a finite number > 0, got {self.timeout!r}.")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ValueError(f"StudioConfig max_retries must be a whole number >= 0, got {self.max_retries!r}.")
 
     @property
     def websocket_url(self) -> str:
@@ -105,13 +132,18 @@ class StudioConfig:
         """
         env = os.environ if environ is None else environ
         extras = extras or {}
-        token = (token or "").strip() or env.get(ENV_TOKEN, "").strip()
+        token = (token or "").strip()
+        token_setting = f"the password of {source}"
+        if not token:
+            token = env.get(ENV_TOKEN, "").strip()
+            token_setting = f"the {ENV_TOKEN} environment variable"
         if not token:
             raise ValueError(
                 f"No DataChain Studio token: set the password of {source} to a Studio token "
                 f"(create one with `datachain auth token` or in Studio's Settings > Tokens), "
                 f"or set the {ENV_TOKEN} environment variable."
             )
+        check_token(token, token_setting, f"the password of {source} or {ENV_TOKEN}")
         team = (team or "").strip() or env.get(ENV_TEAM, "").strip()
         if not team:
             raise ValueError(
@@ -136,26 +168,51 @@ class StudioConfig:
         )
 
 
+def check_token(token: str, setting: str, fix: str) -> None:
+    """Refuse a token that cannot travel in an HTTP header: only visible ASCII characters are allowed.
+
+    A newline, a space or another control character would make the request fail inside the HTTP library
+    with the token in the exception text. The message names the setting and never shows the value.
+
+    :param token: the token to check.
+    :param setting: where the token came from, as the message names it.
+    :param fix: what to correct.
+    """
+    if not isinstance(token, str) or not token:
+        raise ValueError(f"The Studio token is missing: set {fix}.")
+    if not all("!" <= char <= "~" for char in token):
+        raise ValueError(
+            f"The Studio token in {setting} holds a space, a line break, a control character or a "
+            f"non-ASCII character, which cannot be sent in an HTTP header. Paste the token again into "
+            f"{fix}, without anything around or inside it."
+        )
+
+
 def _positive_float(value: Any, default: float, name: str, source: str) -> float:
     if value is None or value == "":
         return default
     try:
-        number = float(value)
+        number = -1.0 if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if number <= 0:
-        raise ValueError(f"Invalid {name} {value!r} in {source}: expected a positive number of seconds.")
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(
+            f"Invalid {name} {value!r} in {source}: expected a finite, positive number of seconds."
+        )
     return number
 
 
 def _non_negative_int(value: Any, default: int, name: str, source: str) -> int:
     if value is None or value == "":
         return default
-    try:
+    number = -1
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    except (TypeError, ValueError):
-        number = -1
-    if number < 0 or isinstance(value, bool):
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number < 0:
         raise ValueError(f"Invalid {name} {value!r} in {source}: expected a whole number >= 0.")
     return number
 

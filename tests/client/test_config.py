@@ -250,3 +250,100 @@ def test_with_team_keeps_the_rest() -> None:
     assert other.team == "team-b"
     assert (other.url, other.token, other.max_retries) == (config.url, config.token, 1)
     assert config.team == "team-a"
+
+
+# ---------------------------------------------------------------------------------------------
+# tokens that cannot travel in a header, URLs with credentials, numbers that are not numbers
+# ---------------------------------------------------------------------------------------------
+
+BAD_TOKENS = [
+    "abcd\nefgh",
+    "abcd\refgh",
+    "abcd\r\nX-Evil: 1",
+    "abcd efgh",
+    "abcd\tefgh",
+    "abcd\x00efgh",
+    "abcd\x7fefgh",
+    "abcd\u2028efgh",
+    "abcd\u00a0efgh",
+    "abcd\u00e9efgh",
+]
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=[repr(t) for t in BAD_TOKENS])
+def test_a_token_with_control_or_whitespace_characters_is_refused(token: str) -> None:
+    with pytest.raises(ValueError) as info:
+        resolve(token=token, source="Airflow connection 'c1'")
+    message = str(info.value)
+    assert "token" in message
+    assert "Airflow connection 'c1'" in message
+    assert "password" in message  # the setting to fix
+    assert "abcd" not in message and "efgh" not in message  # never echoes the value
+
+
+def test_a_token_from_the_environment_names_the_variable() -> None:
+    with pytest.raises(ValueError) as info:
+        StudioConfig.resolve(team="t", environ={"DATACHAIN_STUDIO_TOKEN": "abcd\nefgh"})
+    assert "DATACHAIN_STUDIO_TOKEN" in str(info.value)
+    assert "abcd" not in str(info.value)
+
+
+def test_a_bad_token_is_refused_by_the_config_itself() -> None:
+    with pytest.raises(ValueError) as info:
+        StudioConfig(url="https://studio.test/api", token="abcd\nefgh", team="t")
+    assert "token" in str(info.value)
+    assert "abcd" not in str(info.value)
+
+
+def test_surrounding_whitespace_of_a_token_is_still_stripped() -> None:
+    assert resolve(token=f"  {TOKEN}\n").token == TOKEN
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:hunter2secret@studio.test",
+        "https://:hunter2secret@studio.test/api",
+        "https://hunter2secret@studio.test",
+        "http://user:hunter2secret@127.0.0.1:8765",
+    ],
+)
+def test_a_url_with_credentials_is_refused(url: str) -> None:
+    with pytest.raises(ValueError) as info:
+        resolve(url=url, source="Airflow connection 'c1'")
+    message = str(info.value)
+    assert "hunter2secret" not in message
+    assert "credentials" in message
+    assert "password" in message  # where the token belongs
+    assert "Airflow connection 'c1'" in message or "Studio URL" in message
+
+
+def test_a_schemeless_url_with_credentials_is_not_echoed() -> None:
+    with pytest.raises(ValueError) as info:
+        normalize_api_url("user:hunter2secret@studio.test")
+    assert "hunter2secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extras", "name"),
+    [
+        ({"timeout": float("nan")}, "timeout"),
+        ({"timeout": "nan"}, "timeout"),
+        ({"timeout": float("inf")}, "timeout"),
+        ({"timeout": "inf"}, "timeout"),
+        ({"timeout": "-inf"}, "timeout"),
+        ({"max_retries": 2.7}, "max_retries"),
+        ({"max_retries": "2.7"}, "max_retries"),
+        ({"max_retries": float("nan")}, "max_retries"),
+    ],
+)
+def test_numbers_that_would_misbehave_later_are_refused(extras: dict[str, Any], name: str) -> None:
+    with pytest.raises(ValueError) as info:
+        resolve(extras=extras, source="connection 'c1'")
+    assert name in str(info.value)
+    assert "connection 'c1'" in str(info.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(2.0, 2), ("4", 4), (" 1 ", 1)])
+def test_whole_retry_counts_are_accepted(value: Any, expected: int) -> None:
+    assert resolve(extras={"max_retries": value}).max_retries == expected

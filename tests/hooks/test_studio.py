@@ -366,3 +366,28 @@ def test_real_socket_errors_are_not_mistaken_for_tls() -> None:
     from studio_provider.client.transport import _is_tls_failure
 
     assert not _is_tls_failure(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# settings that would leak a secret are refused with the connection named (issue 6, items 2 and 4)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_connection_url_with_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="https://admin:hunter2secret@studio.test", password=TOKEN, extra={"team": "t"})
+    ok, message = StudioHook().test_connection()
+    assert not ok
+    assert "credentials" in message and "password" in message
+    assert "hunter2secret" not in message
+    with pytest.raises(ValueError) as info:
+        StudioHook().config  # noqa: B018
+    assert "hunter2secret" not in str(info.value)
+
+
+def test_a_connection_token_with_a_line_break_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="https://studio.test", password="abcd1234\nefgh5678", extra={"team": "t"})
+    with pytest.raises(ValueError) as info:
+        StudioHook().config  # noqa: B018
+    message = str(info.value)
+    assert "datachain_studio_default" in message and "password" in message
+    assert "abcd1234" not in message and "efgh5678" not in message
