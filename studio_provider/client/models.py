@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 
 class _Status(str, Enum):
@@ -98,6 +98,41 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _object(data: Any, what: str) -> dict[str, Any]:
+    """``data`` when it is a JSON object; anything else is a malformed answer."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is not an object but {type(data).__name__}")
+    return data
+
+
+def _required_id(data: dict[str, Any], key: str, what: str) -> str:
+    """An id the model cannot exist without: a non-empty string or a whole number, never ``null``."""
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        raise ValueError(f"{what} has no usable {key!r} (got {shown})")
+    return str(value)
+
+
+def _opt_bool(data: dict[str, Any], key: str, default: bool) -> bool:
+    """A JSON boolean; ``"false"`` or ``0`` are not booleans (``bool("false")`` would be true)."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValueError(f"{key!r} is not a boolean: {value!r}")
+    return value
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{key!r} is not a list but {type(value).__name__}")
+    return value
+
+
 def _opt_int(value: Any) -> int | None:
     try:
         return None if value is None else int(value)
@@ -130,10 +165,14 @@ class Job(_Model):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
-        """Build from a job object as the server sends it."""
+        """Build from a job object as the server sends it.
+
+        :raises ValueError: when ``data`` is not an object or has no id.
+        """
+        data = _object(data, "a job")
         return cls(
             raw=data,
-            id=str(data.get("id", "")),
+            id=_required_id(data, "id", "a job"),
             status=JobStatus.parse(data.get("status")),
             name=_opt_str(data.get("name")),
             url=_opt_str(data.get("url")),
@@ -141,7 +180,7 @@ class Job(_Model):
             started_at=_opt_str(data.get("started_at")),
             finished_at=_opt_str(data.get("finished_at")),
             exit_code=_opt_int(data.get("exit_code")),
-            error_message=data.get("error_message") or None,
+            error_message=_opt_str(data.get("error_message") or None),
         )
 
 
@@ -162,12 +201,24 @@ class UploadedFile(_Model):
     size: int | None = None
     state: str | None = None
 
+    #: Upload states that mean the file is not usable.
+    FAILED_STATES: ClassVar[frozenset[str]] = frozenset({"error", "failed"})
+
+    @property
+    def failed(self) -> bool:
+        """Studio reported the upload as failed (``state`` is ``error`` or ``failed``)."""
+        return (self.state or "").lower() in self.FAILED_STATES
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UploadedFile:
-        """Build from the upload response."""
+        """Build from the upload response.
+
+        :raises ValueError: when ``data`` is not an object or has no id.
+        """
+        data = _object(data, "an uploaded file")
         return cls(
             raw=data,
-            id=str(data.get("id", "")),
+            id=_required_id(data, "id", "an uploaded file"),
             filename=_opt_str(data.get("filename")),
             size=_opt_int(data.get("size")),
             state=_opt_str(data.get("state")),
@@ -186,12 +237,13 @@ class Cluster(_Model):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cluster:
         """Build from a cluster object."""
+        data = _object(data, "a cluster")
         return cls(
             raw=data,
             id=_opt_int(data.get("id")),
             name=str(data.get("name", "")),
             status=_opt_str(data.get("status")),
-            is_default=bool(data.get("default", False)),
+            is_default=_opt_bool(data, "default", False),
         )
 
 
@@ -208,12 +260,13 @@ class PipelineJobRun(_Model):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineJobRun:
         """Build from a ``job_runs`` item."""
+        data = _object(data, "a pipeline's job run")
         return cls(
             raw=data,
             job_id=_opt_str(data.get("job_id")),
             name=_opt_str(data.get("name")),
             status=JobStatus.parse(data.get("status")),
-            parent_job_ids=tuple(str(p) for p in data.get("parent_job_ids") or ()),
+            parent_job_ids=tuple(str(p) for p in _list(data, "parent_job_ids")),
             created_job_id=_opt_str(data.get("created_job_id")),
         )
 
@@ -233,17 +286,22 @@ class Pipeline(_Model):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pipeline:
-        """Build from a pipeline object (the bare object, not the ``{"ok", "pipeline"}`` envelope)."""
+        """Build from a pipeline object (the bare object, not the ``{"ok", "pipeline"}`` envelope).
+
+        :raises ValueError: when ``data`` is not an object, has no ``pipeline_id``, or a field has the
+            wrong type.
+        """
+        data = _object(data, "a pipeline")
         return cls(
             raw=data,
-            pipeline_id=str(data.get("pipeline_id", "")),
+            pipeline_id=_required_id(data, "pipeline_id", "a pipeline"),
             status=PipelineStatus.parse(data.get("status")),
             name=_opt_str(data.get("name")),
-            is_definition=bool(data.get("is_definition", False)),
+            is_definition=_opt_bool(data, "is_definition", False),
             completed=_opt_int(data.get("completed")),
             total=_opt_int(data.get("total")),
-            error_message=data.get("error_message") or None,
-            job_runs=tuple(PipelineJobRun.from_dict(r) for r in data.get("job_runs") or ()),
+            error_message=_opt_str(data.get("error_message") or None),
+            job_runs=tuple(PipelineJobRun.from_dict(r) for r in _list(data, "job_runs")),
         )
 
 
@@ -259,6 +317,7 @@ class Schedule(_Model):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schedule:
         """Build from a schedule object (the bare object, not the ``{"ok", "schedule"}`` envelope)."""
+        data = _object(data, "a schedule")
         return cls(
             raw=data,
             id=_opt_int(data.get("id")),

@@ -18,12 +18,16 @@ DATETIME_EXT_TYPE = 42
 def _ext_hook(code: int, data: bytes) -> Any:
     if code != DATETIME_EXT_TYPE:
         return msgpack.ExtType(code, data)
-    if len(data) == 8:
-        (timestamp,) = struct.unpack("!d", data)
-        return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
-    (timestamp, offset) = struct.unpack("!dl", data)
-    tz = timezone(timedelta(seconds=offset))
-    return datetime.fromtimestamp(timestamp, tz=tz)
+    try:
+        if len(data) == 8:
+            (timestamp,) = struct.unpack("!d", data)
+            return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
+        (timestamp, offset) = struct.unpack("!dl", data)
+        tz = timezone(timedelta(seconds=offset))
+        return datetime.fromtimestamp(timestamp, tz=tz)
+    except (struct.error, OverflowError, OSError) as exc:
+        # A malformed datetime is a malformed body: callers treat ValueError as "cannot read".
+        raise ValueError(f"invalid msgpack datetime ({len(data)} bytes): {exc}") from exc
 
 
 def unpackb(payload: bytes) -> Any:

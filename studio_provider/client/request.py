@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from . import msgpack_codec
+from .errors import StudioError
 
 T = TypeVar("T")
 
@@ -45,6 +46,9 @@ class ApiRequest(Generic[T]):
     :param files: multipart files (``{"file": (filename, bytes)}``), if any.
     :param headers: extra headers (``Accept`` for msgpack).
     :param retry: whether a failure may be retried blindly.
+    :param on_repeated_error: called with the error of an attempt after the first (whose answer was lost,
+        so it may have done the work already): returns the call's result when the error shows the work
+        is done, or re-raises it.
     """
 
     name: str
@@ -56,6 +60,12 @@ class ApiRequest(Generic[T]):
     files: dict[str, tuple[str, bytes]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     retry: Retry = Retry.IDEMPOTENT
+    on_repeated_error: Callable[[StudioError], T] | None = None
+
+    @property
+    def upload_size(self) -> int:
+        """The bytes of the multipart files this request sends."""
+        return sum(len(content) for _, content in (self.files or {}).values())
 
     def httpx_kwargs(self) -> dict[str, Any]:
         """The arguments of ``httpx.Client.build_request`` for this call (URL relative to base_url)."""
@@ -71,31 +81,41 @@ class ApiRequest(Generic[T]):
         return kwargs
 
 
+class ServerRefusal(Exception):
+    """A successful HTTP answer in which Studio reports that the call failed: ``{"ok": false, ...}``, or
+    an upload in an error state. The transport turns it into a :class:`~.errors.StudioAPIError`.
+
+    :param message: Studio's own words, when it gave any.
+    """
+
+    def __init__(self, message: str | None) -> None:
+        super().__init__(message or "")
+        self.message = message
+
+
+def body_message(body: Any) -> str | None:
+    """Studio's message in a decoded body: ``message``, ``detail`` or ``error`` (a structure as JSON)."""
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error"):
+            value = body.get(key)
+            if value:
+                return value if isinstance(value, str) else json.dumps(value, default=str)
+    return None
+
+
 def response_json(response: httpx.Response) -> Any:
-    """The response's JSON body; an empty body (204) reads as ``None``."""
+    """The response's JSON body; an empty body (204) reads as ``None``.
+
+    :raises ServerRefusal: when the body is Studio's failure envelope ``{"ok": false, ...}``.
+    """
     if not response.content:
         return None
-    return response.json()
+    data = response.json()
+    if isinstance(data, dict) and data.get("ok") is False:
+        raise ServerRefusal(body_message(data))
+    return data
 
 
 def response_msgpack(response: httpx.Response) -> Any:
     """The response's msgpack body, with Studio's datetime extension decoded."""
     return msgpack_codec.unpackb(response.content)
-
-
-def server_message(response: httpx.Response) -> str:
-    """The server's message from an error response: ``message`` or ``detail`` of a JSON body, else its
-    text (cut to a readable length), else the reason phrase."""
-    text = response.text.strip()
-    try:
-        body = json.loads(text) if text else None
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("message", "detail", "error"):
-            value = body.get(key)
-            if value:
-                return value if isinstance(value, str) else json.dumps(value)
-    if text:
-        return text if len(text) <= 500 else text[:500] + "…"
-    return response.reason_phrase or f"HTTP {response.status_code}"

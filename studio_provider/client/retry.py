@@ -40,12 +40,16 @@ class RetryPolicy:
 
         Requests that must not be repeated blindly never reach here with an ambiguous failure: the
         transport has already turned those into ``StudioOutcomeUnknownError``, which is not retryable.
+        A read (``GET``) also retries every other 5xx, as the official client does; a write only the
+        gateway statuses, which say the request never reached Studio's application.
         """
         if isinstance(exc, StudioTLSError):
             return False
         if isinstance(exc, (StudioRateLimitError, StudioTransportError)):
             return True
-        return isinstance(exc, StudioServerError) and exc.status in RETRYABLE_STATUSES
+        if not isinstance(exc, StudioServerError):
+            return False
+        return exc.status in RETRYABLE_STATUSES or (exc.method == "GET" and (exc.status or 0) >= 500)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -7,7 +7,10 @@ shared below.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import ssl
+import time
 from collections.abc import Generator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -30,12 +33,20 @@ from .errors import (
     StudioTransportError,
     StudioValidationError,
 )
-from .request import ApiRequest, Retry, server_message
+from .redaction import MAX_ERROR_TEXT, MAX_EXCERPT, scrub
+from .request import ApiRequest, Retry, ServerRefusal, body_message, response_msgpack
 from .retry import RetryPolicy
 
 T = TypeVar("T")
 
 USER_AGENT = f"airflow-provider-datachain-studio/{__version__} httpx/{httpx.__version__}"
+
+#: The largest response body read, after content decoding; a larger one is refused unread.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: An upload's attempt gets one more second for this many bytes it sends (slow links stay usable).
+UPLOAD_BYTES_PER_SECOND = 256 * 1024
+
+__all__ = ["MAX_ERROR_TEXT", "MAX_RESPONSE_BYTES", "AsyncTransport", "SyncTransport"]
 
 # Failures where the request certainly did not reach Studio: safe to repeat even a job submission.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -93,40 +104,83 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def transport_error(config: StudioConfig, request: ApiRequest[Any], exc: httpx.HTTPError) -> StudioError:
-    """The Studio error for an httpx failure that produced no response."""
-    where = f"{request.method} {config.url}/{request.path}"
+def sent_path(config: StudioConfig, url: httpx.URL) -> str:
+    """The path of ``url`` relative to the API base: what was really requested, after httpx resolved it."""
+    base = httpx.URL(config.url.rstrip("/") + "/").raw_path.decode("ascii")
+    path = url.raw_path.decode("ascii").partition("?")[0]
+    return path[len(base) :] if path.startswith(base) else path
+
+
+def _where(sent: httpx.Request) -> str:
+    return f"{sent.method} {sent.url.copy_with(query=None, fragment=None)}"
+
+
+def transport_error(
+    config: StudioConfig, request: ApiRequest[Any], exc: httpx.HTTPError, sent: httpx.Request
+) -> StudioError:
+    """The Studio error for an httpx failure that produced no (complete) response.
+
+    :param sent: the request as httpx built it, so the message names the URL really requested.
+    """
+    where = _where(sent)
+    path = sent_path(config, sent.url)
     kind = type(exc).__name__
+    # Exception texts can quote what was being sent (h11 quotes a bad header value): scrub them.
+    detail = scrub(str(exc), config.token)
     if _is_tls_failure(exc):
         return StudioTLSError(
-            f"TLS failure talking to Studio ({where}): {exc}. Check the URL and the certificate, "
+            f"TLS failure talking to Studio ({where}): {detail}. Check the URL and the certificate, "
             f"or set the connection extra 'verify' to false for a self-signed test server.",
             method=request.method,
-            path=request.path,
+            path=path,
         )
+    if isinstance(exc, httpx.LocalProtocolError):
+        # The request could not even be written: nothing reached Studio, and repeating it cannot help.
+        return StudioError(
+            f"Studio {request.name} was not sent: the client could not write a valid HTTP request "
+            f"({where}: {kind}: {detail}). Check the connection's settings.",
+            method=request.method,
+            path=path,
+        )
+    lead = "Studio did not answer in time" if isinstance(exc, httpx.TimeoutException) else "Could not reach Studio"
     if isinstance(exc, _NOT_SENT) or request.retry is Retry.IDEMPOTENT:
-        return StudioTransportError(
-            f"Could not reach Studio ({where}): {kind}: {exc}", method=request.method, path=request.path
-        )
+        return StudioTransportError(f"{lead} ({where}): {kind}: {detail}", method=request.method, path=path)
     return StudioOutcomeUnknownError(
         f"Studio {request.name} may or may not have been applied: the connection failed after the "
-        f"request was sent ({where}: {kind}: {exc}). Look before submitting again.",
+        f"request was sent ({where}: {kind}: {detail}). Look before submitting again.",
         method=request.method,
-        path=request.path,
+        path=path,
     )
+
+
+def server_message(config: StudioConfig, response: httpx.Response) -> str:
+    """The server's message from an error response, redacted then capped: ``message``, ``detail`` or
+    ``error`` of a JSON (or, for ``ls``, msgpack) body, else the body's text, else the reason phrase."""
+    packed = "msgpack" in response.headers.get("content-type", "")
+    text = "" if packed else response.text.strip()
+    try:
+        body = response_msgpack(response) if packed else json.loads(text) if text else None
+    except ValueError:  # not JSON (an HTML page, plain text) or not msgpack: the text speaks for itself
+        body = None
+    message = body_message(body)
+    if message is None and text:
+        message = text
+    if message is None:
+        message = response.reason_phrase or f"HTTP {response.status_code}"
+    return scrub(message, config.token)
 
 
 def response_error(config: StudioConfig, request: ApiRequest[Any], response: httpx.Response) -> StudioError:
     """The Studio error for a non-2xx response, with the status and the server's message."""
     status = response.status_code
     # Errors end up in task logs: never repeat the token, even if a server echoed it back.
-    text = server_message(response).replace(config.token, "***")
-    where = f"{request.method} {config.url}/{request.path}"
+    text = server_message(config, response)
+    where = _where(response.request)
     common: dict[str, Any] = {
         "status": status,
         "server_message": text,
         "method": request.method,
-        "path": request.path,
+        "path": sent_path(config, response.request.url),
     }
     if status == 401:
         return StudioAuthenticationError(
@@ -160,22 +214,120 @@ def response_error(config: StudioConfig, request: ApiRequest[Any], response: htt
     return StudioAPIError(message, **common)
 
 
+def _excerpt(config: StudioConfig, response: httpx.Response) -> str:
+    if "msgpack" in response.headers.get("content-type", ""):
+        return f"{len(response.content)} bytes of msgpack"
+    return scrub(response.text.strip(), config.token, MAX_EXCERPT) or "an empty body"
+
+
 def decode_response(config: StudioConfig, request: ApiRequest[T], response: httpx.Response) -> T:
     """The call's result, or the Studio error the response stands for."""
     if not response.is_success:
         raise response_error(config, request, response)
+    common: dict[str, Any] = {
+        "status": response.status_code,
+        "method": request.method,
+        "path": sent_path(config, response.request.url),
+    }
     try:
         return request.decode(response)
     except StudioError:
         raise
+    except ServerRefusal as exc:
+        text = scrub(exc.message, config.token) if exc.message else None
+        said = text or f"no reason given ({_excerpt(config, response)})"
+        raise StudioAPIError(
+            f"Studio {request.name} failed: {_where(response.request)} returned {response.status_code} "
+            f"but reported a failure (ok: false or an error state): {said}",
+            server_message=text,
+            **common,
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise StudioAPIError(
             f"Studio {request.name} returned a response this client cannot read ({response.status_code}, "
-            f"{response.headers.get('content-type', 'no content type')}): {exc}",
-            status=response.status_code,
-            method=request.method,
-            path=request.path,
+            f"{response.headers.get('content-type', 'no content type')}): "
+            f"{scrub(str(exc), config.token, MAX_EXCERPT)}. The body began: {_excerpt(config, response)}",
+            **common,
         ) from exc
+
+
+def attempt_seconds(config: StudioConfig, request: ApiRequest[Any]) -> float:
+    """How long one attempt may take in all: ``timeout``, plus a second per 256 KiB an upload sends."""
+    return config.timeout + request.upload_size / UPLOAD_BYTES_PER_SECOND
+
+
+def _deadline_error(seconds: float, sent: httpx.Request) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout(f"Studio did not finish answering within {seconds:g} seconds", request=sent)
+
+
+class BodyReader:
+    """Collects a response body chunk by chunk, refusing it past :data:`MAX_RESPONSE_BYTES` and (for the
+    blocking transport, which has no other way to bound a read) past the attempt's deadline.
+
+    :param config: for the error messages.
+    :param request: the call, for the error messages.
+    :param response: the streamed response.
+    :param deadline: a ``time.monotonic()`` value, or ``None`` when the caller bounds the attempt itself.
+    :param seconds: the attempt's allowance, for the message.
+    """
+
+    def __init__(
+        self,
+        config: StudioConfig,
+        request: ApiRequest[Any],
+        response: httpx.Response,
+        deadline: float | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        self.config, self.request, self.response = config, request, response
+        self.deadline, self.seconds = deadline, seconds
+        self.chunks: list[bytes] = []
+        self.size = 0
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+            raise self._too_large(int(declared))
+
+    def _too_large(self, size: int) -> StudioAPIError:
+        return StudioAPIError(
+            f"Studio {self.request.name} answered with a body larger than this client accepts "
+            f"({size} > {MAX_RESPONSE_BYTES} bytes, status {self.response.status_code}, "
+            f"{_where(self.response.request)}). A Studio answer is never this large: check the URL.",
+            status=self.response.status_code,
+            method=self.request.method,
+            path=sent_path(self.config, self.response.request.url),
+        )
+
+    def add(self, chunk: bytes) -> None:
+        """Take one chunk of the (decoded) body."""
+        self.size += len(chunk)
+        if self.size > MAX_RESPONSE_BYTES:
+            raise self._too_large(self.size)
+        self.chunks.append(chunk)
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise _deadline_error(self.seconds, self.response.request)
+
+    def buffered(self) -> httpx.Response:
+        """The response with its body read: the headers that described the encoded stream are dropped."""
+        dropped = ("content-encoding", "content-length", "transfer-encoding")
+        headers = [(k, v) for k, v in self.response.headers.multi_items() if k.lower() not in dropped]
+        extensions = {k: v for k, v in self.response.extensions.items() if k in ("http_version", "reason_phrase")}
+        return httpx.Response(
+            self.response.status_code,
+            headers=headers,
+            content=b"".join(self.chunks),
+            request=self.response.request,
+            extensions=extensions,
+        )
+
+
+def settle(request: ApiRequest[T], attempt: int, exc: StudioError) -> T:
+    """The result of a repeated attempt that failed, when its request says the error means "done".
+
+    :raises StudioError: ``exc`` itself, when it stands.
+    """
+    if attempt > 1 and request.on_repeated_error is not None:
+        return request.on_repeated_error(exc)
+    raise exc
 
 
 class SyncTransport:
@@ -194,15 +346,28 @@ class SyncTransport:
         """Send ``request`` (with retries) and return its decoded result."""
         for attempt in tenacity.Retrying(**self.policy.tenacity_kwargs()):
             with attempt:
-                return self._send_once(request)
+                try:
+                    return self._send_once(request)
+                except StudioError as exc:
+                    return settle(request, attempt.retry_state.attempt_number, exc)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _send_once(self, request: ApiRequest[T]) -> T:
+        sent = self._client.build_request(**request.httpx_kwargs())
+        seconds = attempt_seconds(self.config, request)
+        deadline = time.monotonic() + seconds
         try:
-            response = self._client.send(self._client.build_request(**request.httpx_kwargs()))
+            response = self._client.send(sent, stream=True)
+            try:
+                # httpx bounds each read by ``timeout``; the deadline bounds the whole body.
+                body = BodyReader(self.config, request, response, deadline, seconds)
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
-            raise transport_error(self.config, request, exc) from exc
-        return decode_response(self.config, request, response)
+            raise transport_error(self.config, request, exc, sent) from exc
+        return decode_response(self.config, request, body.buffered())
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -229,15 +394,34 @@ class AsyncTransport:
         """Send ``request`` (with retries) and return its decoded result."""
         async for attempt in tenacity.AsyncRetrying(**self.policy.tenacity_kwargs()):
             with attempt:
-                return await self._send_once(request)
+                try:
+                    return await self._send_once(request)
+                except StudioError as exc:
+                    return settle(request, attempt.retry_state.attempt_number, exc)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _send_once(self, request: ApiRequest[T]) -> T:
+        sent = self._client.build_request(**request.httpx_kwargs())
+        seconds = attempt_seconds(self.config, request)
         try:
-            response = await self._client.send(self._client.build_request(**request.httpx_kwargs()))
+            response = await asyncio.wait_for(self._exchange(request, sent), seconds)
+        except asyncio.TimeoutError:
+            exc = _deadline_error(seconds, sent)
+            raise transport_error(self.config, request, exc, sent) from None
         except httpx.HTTPError as exc:
-            raise transport_error(self.config, request, exc) from exc
+            raise transport_error(self.config, request, exc, sent) from exc
         return decode_response(self.config, request, response)
+
+    async def _exchange(self, request: ApiRequest[Any], sent: httpx.Request) -> httpx.Response:
+        """Send and read the whole answer (the caller bounds the time)."""
+        response = await self._client.send(sent, stream=True)
+        try:
+            body = BodyReader(self.config, request, response)
+            async for chunk in response.aiter_bytes():
+                body.add(chunk)
+        finally:
+            await response.aclose()
+        return body.buffered()
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

@@ -5,8 +5,9 @@ Every error is a ``ValueError`` naming the parameter and saying how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from enum import Enum
 from urllib.parse import quote
 
 from croniter import croniter
@@ -24,10 +25,17 @@ def required_text(name: str, value: object) -> str:
 
 
 def path_segment(name: str, value: object) -> str:
-    """A value placed in a URL path, percent-encoded so it cannot change the path."""
+    """A value placed in a URL path, percent-encoded so it cannot change the path.
+
+    ``.`` and ``..`` are refused: percent-encoding leaves them as they are, and the URL resolution of
+    httpx (as of any URL library) would drop them, sending the request to another path.
+    """
     if value is None or (isinstance(value, str) and not value.strip()) or isinstance(value, bool):
         raise ValueError(f"{name} is required, got {value!r}.")
-    return quote(str(value), safe="")
+    text = str(value)
+    if text in (".", ".."):
+        raise ValueError(f"{name} {text!r} is not an id: '.' and '..' would change the request's path.")
+    return quote(text, safe="")
 
 
 def query_type(value: str) -> str:
@@ -49,10 +57,34 @@ def int_in_range(name: str, value: object, low: int, high: int | None = None) ->
 
 
 def cron_expression(name: str, value: str) -> str:
-    """A cron expression croniter understands (5 fields, or 6 with seconds)."""
-    if not isinstance(value, str) or not croniter.is_valid(value):
-        raise ValueError(f"{name} {value!r} is not a valid cron expression (for example '0 3 * * *').")
+    """A cron expression of 5 fields (or 6, the last one seconds) that croniter understands.
+
+    croniter also takes a 7th (year) field, which Studio's schedulers do not: refused here.
+    """
+    if not isinstance(value, str) or len(value.split()) not in (5, 6) or not croniter.is_valid(value):
+        raise ValueError(
+            f"{name} {value!r} is not a valid cron expression of 5 fields (for example '0 3 * * *')."
+        )
     return value
+
+
+def status_names(name: str, value: object, known: Iterable[str]) -> list[str] | None:
+    """Status filter values, upper-cased; each must be one of ``known`` (an unknown name matches nothing
+    and would silently return an empty list)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise ValueError(f"{name} must be a status name or a list of them, got {value!r}.")
+    choices = tuple(known)
+    names = []
+    for item in items:
+        # A (str, Enum) member's value is its name; str() of it would be "Class.NAME".
+        text = (item.value if isinstance(item, Enum) else str(item)).strip().upper()
+        if text not in choices:
+            raise ValueError(f"{name} holds an unknown status {item!r}: use one of {', '.join(choices)}.")
+        names.append(text)
+    return names
 
 
 def iso_datetime(name: str, value: str | datetime) -> str:

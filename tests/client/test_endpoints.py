@@ -30,6 +30,7 @@ from studio_provider.client import (
     Pipeline,
     PipelineStatus,
     Schedule,
+    StudioAPIError,
     StudioConfig,
     StudioNotFoundError,
     UploadedFile,
@@ -1017,12 +1018,13 @@ def test_path_segments_are_percent_encoded(router: respx.MockRouter) -> None:
     assert route.calls.last.request.url.raw_path == b"/api/datachain/jobs/..%2Fa%20b/cancel"
 
 
-def test_delete_schedule_reports_not_ok(router: respx.MockRouter) -> None:
+def test_delete_schedule_refused_with_ok_false_is_an_error(router: respx.MockRouter) -> None:
+    # Issue 6, finding 7: every {"ok": false} is a StudioAPIError (it used to return False).
     router.post("https://studio.test/api/datachain/pipeline/delete-schedule").mock(
-        return_value=httpx.Response(200, json={"ok": False})
+        return_value=httpx.Response(200, json={"ok": False, "message": "No such schedule"})
     )
-    with sync_client(router) as client:
-        assert client.delete_schedule(schedule_id=3) is False
+    with sync_client(router) as client, pytest.raises(StudioAPIError, match="No such schedule"):
+        client.delete_schedule(schedule_id=3)
 
 
 def test_string_start_after_is_sent_as_given(router: respx.MockRouter) -> None:

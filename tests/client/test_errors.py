@@ -26,6 +26,7 @@ from studio_provider.client import (
     StudioTransportError,
     StudioValidationError,
 )
+from studio_provider.client.request import ApiRequest
 
 from .conftest import API, TEAM, TOKEN, SleepRecorder, async_client, make_config, sync_client
 
@@ -149,7 +150,7 @@ def test_server_message_from_html_page(router: respx.MockRouter) -> None:
 def test_long_text_body_is_cut(router: respx.MockRouter) -> None:
     error = fail_list_jobs(router, httpx.Response(500, text="x" * 5000))
     assert error.server_message is not None
-    assert 0 < len(error.server_message) < 1000
+    assert 0 < len(error.server_message) <= 1001  # 1,000 characters and the "…" marking the cut
 
 
 def test_empty_error_body_uses_reason_phrase(router: respx.MockRouter) -> None:
@@ -370,3 +371,58 @@ def test_client_errors_of_an_unsafe_call_keep_their_class(status: int, router: r
         client.create_job(query="print(1)")
     assert not isinstance(info.value, StudioOutcomeUnknownError)
     assert info.value.status == status
+
+
+# ---------------------------------------------------------------------------------------------
+# the path in an error is the path that was sent
+# ---------------------------------------------------------------------------------------------
+
+
+def _probe(path: str) -> ApiRequest[None]:
+    return ApiRequest("probe", "DELETE", path, lambda response: None)
+
+
+def test_an_error_shows_the_path_actually_sent(router: respx.MockRouter) -> None:
+    route = router.delete(f"{API}/datachain/rbac/access-rules/").mock(return_value=httpx.Response(404))
+    with sync_client(router, NO_RETRY) as client, pytest.raises(StudioNotFoundError) as info:
+        client.send(_probe("datachain/rbac/access-rules/./"))
+    assert route.call_count == 1
+    assert "access-rules/./" not in str(info.value)
+    assert f"DELETE {API}/datachain/rbac/access-rules/ returned 404" in str(info.value)
+    assert info.value.path == "datachain/rbac/access-rules/"
+
+
+def test_a_transport_error_shows_the_path_actually_sent(router: respx.MockRouter) -> None:
+    router.delete(f"{API}/datachain/jobs/").mock(side_effect=httpx.ConnectError("refused"))
+    with sync_client(router, NO_RETRY) as client, pytest.raises(StudioTransportError) as info:
+        client.send(_probe("datachain/jobs/x/../"))
+    assert "x/../" not in str(info.value)
+    assert f"{API}/datachain/jobs/" in str(info.value)
+    assert info.value.path == "datachain/jobs/"
+
+
+# ---------------------------------------------------------------------------------------------
+# a request that could not even be written was not sent
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_local_protocol_error_is_not_an_unknown_outcome(router: respx.MockRouter, sleeps: SleepRecorder) -> None:
+    route = router.post(f"{API}/datachain/jobs/").mock(
+        side_effect=httpx.LocalProtocolError(f"Illegal header value b'Bearer {TOKEN}\\n'")
+    )
+    with sync_client(router, make_config(max_retries=3)) as client, pytest.raises(StudioError) as info:
+        client.create_job(query="print(1)")
+    assert not isinstance(info.value, StudioOutcomeUnknownError)
+    assert not isinstance(info.value, StudioTransportError)  # not "could not reach Studio", not retried
+    assert route.call_count == 1
+    assert sleeps.waits == []
+    assert "not sent" in str(info.value)
+    assert_no_token(info.value)
+
+
+def test_transport_error_texts_are_redacted(router: respx.MockRouter) -> None:
+    router.get(JOBS).mock(side_effect=httpx.ReadError(f"boom near {TOKEN}"))
+    with sync_client(router, NO_RETRY) as client, pytest.raises(StudioTransportError) as info:
+        client.list_jobs()
+    error = info.value
+    assert_no_token(error)

@@ -148,8 +148,6 @@ async def test_connect_errors_are_retried_async(router: respx.MockRouter, sleeps
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (500, StudioServerError),
-        (501, StudioServerError),
         (400, StudioValidationError),
         (401, StudioAuthenticationError),
         (403, StudioAuthenticationError),
@@ -417,10 +415,67 @@ def test_repeatable_writes_are_retried(
         side_effect=answers(
             httpx.ReadTimeout("timed out"),
             httpx.Response(503),
-            httpx.Response(200, json={"ok": True, "id": 1}),
+            httpx.Response(200, json={"ok": True, "id": 1, "pipeline_id": "p-1"}),
         )
     )
     with client_with(router, 3) as client:
         call(client)
     assert route.call_count == 3
     assert len(sleeps.waits) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# a plain 500: reads retry it (as the official client does), writes do not
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 501, 505, 599])
+def test_reads_retry_every_5xx(status: int, router: respx.MockRouter, sleeps: SleepRecorder) -> None:
+    route = router.get(JOBS).mock(
+        side_effect=answers(httpx.Response(status, json={"message": "oops"}), httpx.Response(200, json=[JOB]))
+    )
+    with client_with(router, 2) as client:
+        assert client.list_jobs()[0].id == "j-1"
+    assert route.call_count == 2
+    assert len(sleeps.waits) == 1
+
+
+def test_a_read_failing_with_500_every_time_is_raised_after_the_retries(
+    router: respx.MockRouter, sleeps: SleepRecorder
+) -> None:
+    route = router.get(JOBS).mock(return_value=httpx.Response(500, json={"message": "oops"}))
+    with client_with(router, 2) as client, pytest.raises(StudioServerError) as info:
+        client.list_jobs()
+    assert route.call_count == 3
+    assert info.value.status == 500
+
+
+async def test_reads_retry_a_plain_500_async(router: respx.MockRouter, sleeps: SleepRecorder) -> None:
+    route = router.get(JOBS).mock(side_effect=answers(httpx.Response(500), httpx.Response(200, json=[JOB])))
+    async with async_client(router, make_config(max_retries=1)) as client:
+        assert (await client.list_jobs())[0].id == "j-1"
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c: c.cancel_job(job_id="j-1"), id="cancel_job"),
+        pytest.param(lambda c: c.pause_pipeline(name="p"), id="pause_pipeline"),
+        pytest.param(lambda c: c.update_access_rule(rule_id="r", permission="read"), id="update_access_rule"),
+    ],
+)
+def test_writes_do_not_retry_a_plain_500(
+    call: Callable[[Any], Any], router: respx.MockRouter, sleeps: SleepRecorder
+) -> None:
+    route = router.route().mock(return_value=httpx.Response(500, json={"message": "oops"}))
+    with client_with(router, 3) as client, pytest.raises(StudioServerError):
+        call(client)
+    assert route.call_count == 1
+
+
+def test_unsafe_posts_never_retry_a_plain_500(router: respx.MockRouter, sleeps: SleepRecorder) -> None:
+    route = router.post(JOBS).mock(return_value=httpx.Response(500, json={"message": "oops"}))
+    with client_with(router, 3) as client, pytest.raises(StudioOutcomeUnknownError):
+        client.create_job(query="print(1)")
+    assert route.call_count == 1

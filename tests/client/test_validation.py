@@ -222,3 +222,100 @@ def test_priority_bounds_are_inclusive(priority: int) -> None:
     request = endpoints.create_job(TEAM, query="q", priority=priority)
     assert request.json is not None
     assert request.json["priority"] == priority
+
+
+# ---------------------------------------------------------------------------------------------
+# ids in paths: no dot segments (httpx would resolve them and send another request)
+# ---------------------------------------------------------------------------------------------
+
+DOT_IDS: list[tuple[str, Call, str]] = [
+    ("delete-rule-dot", lambda c: c.delete_access_rule(rule_id="."), "rule_id"),
+    ("update-rule-dotdot", lambda c: c.update_access_rule(rule_id="..", permission="read"), "rule_id"),
+    ("cancel-dot", lambda c: c.cancel_job(job_id="."), "job_id"),
+    ("cancel-dotdot", lambda c: c.cancel_job(job_id=".."), "job_id"),
+    ("logs-dotdot", lambda c: c.get_job_logs(job_id=".."), "job_id"),
+    ("update-group-dotdot", lambda c: c.update_access_group(group_id="..", name="x"), "group_id"),
+    ("delete-group-dot", lambda c: c.delete_access_group(group_id="."), "group_id"),
+    ("members-dot", lambda c: c.list_access_group_members(group_id="."), "group_id"),
+    ("remove-member-dotdot", lambda c: c.remove_access_group_member(group_id="..", user_id=1), "group_id"),
+    ("empty-rule", lambda c: c.delete_access_rule(rule_id=""), "rule_id"),
+]
+
+
+@pytest.mark.parametrize(("call", "name"), [(c, n) for _, c, n in DOT_IDS], ids=[i for i, _, _ in DOT_IDS])
+def test_dot_segment_ids_are_refused_before_sending(call: Call, name: str, router: respx.MockRouter) -> None:
+    route = router.route()
+    with sync_client(router) as client, pytest.raises(ValueError) as info:
+        call(client)
+    assert route.call_count == 0
+    assert name in str(info.value)
+
+
+def test_ids_with_dots_inside_are_kept() -> None:
+    request = endpoints.cancel_job(TEAM, job_id="a.b..c")
+    assert request.path == "datachain/jobs/a.b..c/cancel"
+
+
+# ---------------------------------------------------------------------------------------------
+# arguments that used to pass here and fail later
+# ---------------------------------------------------------------------------------------------
+
+LATE_FAILURES: list[tuple[str, Call, tuple[str, ...]]] = [
+    (
+        "cron-7-fields",
+        lambda c: c.create_job(query="q", cron_expression="0 0 1 1 * 0 2030"),
+        ("cron_expression", "0 0 1 1 * 0 2030"),
+    ),
+    (
+        "schedule-cron-7-fields",
+        lambda c: c.create_schedule(schedule_name="s", cron_expression="* * * * * * *", pipeline_id="p"),
+        ("cron_expression",),
+    ),
+    ("list-jobs-unknown-status", lambda c: c.list_jobs(status="DONE"), ("status", "DONE", "COMPLETE")),
+    ("list-jobs-unknown-in-list", lambda c: c.list_jobs(status=["RUNNING", "bogus"]), ("status", "bogus")),
+    ("list-jobs-unknown-member", lambda c: c.list_jobs(status="UNKNOWN"), ("status", "UNKNOWN")),
+    ("list-pipelines-unknown-status", lambda c: c.list_pipelines(status="COMPLETE"), ("status", "COMPLETED")),
+    (
+        "schedule-neither-cron-nor-start",
+        lambda c: c.create_schedule(schedule_name="s", pipeline_id="p"),
+        ("cron_expression", "start_after"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "words"), [(c, w) for _, c, w in LATE_FAILURES], ids=[i for i, _, _ in LATE_FAILURES]
+)
+def test_input_that_would_fail_later_is_refused_now(
+    call: Call, words: tuple[str, ...], router: respx.MockRouter
+) -> None:
+    route = router.route()
+    with sync_client(router) as client, pytest.raises(ValueError) as info:
+        call(client)
+    assert route.call_count == 0
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+def test_six_field_cron_is_still_accepted() -> None:
+    request = endpoints.create_job(TEAM, query="q", cron_expression="0 3 * * * 30")
+    assert request.json is not None
+    assert request.json["cron_expression"] == "0 3 * * * 30"
+
+
+def test_a_schedule_may_have_only_start_after() -> None:
+    request = endpoints.create_schedule(
+        TEAM, schedule_name="once", pipeline_id="p", start_after="2030-01-01T00:00:00Z"
+    )
+    assert request.json == {
+        "schedule_name": "once",
+        "team_name": TEAM,
+        "pipeline_id": "p",
+        "start_after": "2030-01-01T00:00:00Z",
+    }
+
+
+def test_status_filters_accept_any_case_of_known_names() -> None:
+    request = endpoints.list_jobs(TEAM, status=["running", "Complete"])
+    assert ("status", "RUNNING") in request.params
+    assert ("status", "COMPLETE") in request.params

@@ -9,6 +9,7 @@ from typing import IO, Any
 
 import httpx
 
+from .. import validation as check
 from ..models import JobStatus, PipelineStatus
 from ..request import response_json
 
@@ -41,13 +42,24 @@ def query_params(team: str, **params: Any) -> list[tuple[str, str]]:
     return result
 
 
-def status_names(value: StatusFilter | PipelineStatusFilter) -> list[str] | None:
-    if value is None:
-        return None
-    items = [value] if isinstance(value, (str, JobStatus, PipelineStatus)) else list(value)
-    return [
-        item.value if isinstance(item, (JobStatus, PipelineStatus)) else str(item).upper() for item in items
-    ]
+def job_statuses(value: StatusFilter) -> list[str] | None:
+    """A job ``status`` filter as names Studio knows; an unknown one would silently match nothing."""
+    known = [status.value for status in JobStatus if status is not JobStatus.UNKNOWN]
+    return check.status_names("status", value, known)
+
+
+def pipeline_statuses(value: PipelineStatusFilter) -> list[str] | None:
+    """A pipeline ``status`` filter as names Studio knows (``COMPLETED``, not the jobs' ``COMPLETE``)."""
+    known = [status.value for status in PipelineStatus if status is not PipelineStatus.UNKNOWN]
+    return check.status_names("status", value, known)
+
+
+def objects(items: list[Any], what: str = "item") -> list[JSONDict]:
+    """The items of a list answer, each of which must be a JSON object."""
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{what} {position} of the list is {type(item).__name__}, not an object")
+    return items
 
 
 def unwrap_list(data: Any, *keys: str) -> list[Any]:
@@ -78,7 +90,7 @@ def decode_dict(response: httpx.Response) -> JSONDict:
 
 
 def decode_dicts(response: httpx.Response) -> list[JSONDict]:
-    return [dict(item) for item in unwrap_list(response_json(response))]
+    return [dict(item) for item in objects(unwrap_list(response_json(response)))]
 
 
 def decode_nothing(response: httpx.Response) -> None:
@@ -86,5 +98,6 @@ def decode_nothing(response: httpx.Response) -> None:
 
 
 def decode_ok(response: httpx.Response) -> bool:
-    data = response_json(response)
-    return bool(data.get("ok", True)) if isinstance(data, dict) else True
+    """``True``: an answer saying ``{"ok": false}`` is refused by :func:`~..request.response_json`."""
+    response_json(response)
+    return True

@@ -7,7 +7,7 @@ import httpx
 from .. import validation as check
 from ..models import DatasetVersionRef
 from ..request import ApiRequest, response_json, response_msgpack
-from .common import JSONDict, decode_dict, decode_dicts, query_params, unwrap_list
+from .common import JSONDict, decode_dict, decode_dicts, objects, query_params, unwrap_list
 
 
 def list_datasets(team: str, *, prefix: str | None = None) -> ApiRequest[list[JSONDict]]:
@@ -41,7 +41,7 @@ def get_dataset_job_versions(team: str, *, job_id: str) -> ApiRequest[list[Datas
     check.required_text("job_id", job_id)
 
     def decode(response: httpx.Response) -> list[DatasetVersionRef]:
-        items = unwrap_list(response_json(response), "dataset_versions")
+        items = objects(unwrap_list(response_json(response), "dataset_versions"), "dataset version")
         return [DatasetVersionRef(str(i["dataset_name"]), str(i["version"])) for i in items]
 
     params = query_params(team, job_id=job_id)
@@ -61,7 +61,11 @@ def ls(team: str, *, source: str) -> ApiRequest[list[JSONDict] | None]:
     def decode(response: httpx.Response) -> list[JSONDict] | None:
         data = response_msgpack(response)
         items = data.get("data") if isinstance(data, dict) else data
-        return None if items is None else [dict(item) for item in items]
+        if items is None:
+            return None
+        if not isinstance(items, list):
+            raise ValueError(f"expected a list of entries, got {type(items).__name__}")
+        return [dict(item) for item in objects(items, "entry")]
 
     return ApiRequest(
         "ls",

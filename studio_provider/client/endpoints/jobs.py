@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 
 from .. import validation as check
-from ..errors import StudioNotFoundError
+from ..errors import StudioError, StudioNotFoundError, StudioValidationError
 from ..models import Cluster, Job, LogLine, UploadedFile
-from ..request import ApiRequest, Retry, response_json
+from ..request import ApiRequest, Retry, ServerRefusal, response_json
 from .common import (
     DateLike,
     FileSource,
@@ -18,8 +18,8 @@ from .common import (
     StatusFilter,
     compact,
     decode_dict,
+    job_statuses,
     query_params,
-    status_names,
     unwrap_list,
     unwrap_object,
 )
@@ -33,17 +33,59 @@ def _decode_job(response: httpx.Response) -> Job:
     return Job.from_dict(unwrap_object(response_json(response), "job"))
 
 
+def _log_id(value: object, position: int) -> int:
+    """A log entry's id when it is a whole number (or its text), else the entry's position."""
+    if isinstance(value, bool):
+        return position
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return position
+
+
+def _log_line(item: object, position: int) -> LogLine:
+    if isinstance(item, str):
+        return LogLine(id=position, message=item)
+    if isinstance(item, dict):
+        message = item.get("message")
+        return LogLine(id=_log_id(item.get("id"), position), message="" if message is None else str(message))
+    raise ValueError(f"log entry {position} is {type(item).__name__}, neither an object nor a string")
+
+
 def _decode_logs(response: httpx.Response) -> list[LogLine]:
+    """The spec gives no schema for REST logs: read ``{"logs": [...]}``, a bare list, entries that are
+    objects (ids missing, ``null`` or text) or plain strings, and an answer without logs as none."""
     content_type = response.headers.get("content-type", "")
     if "json" not in content_type:
         # Plain text logs: number the lines so callers can still de-duplicate.
         return [LogLine(id=i, message=line) for i, line in enumerate(response.text.splitlines(True), 1)]
     data = response_json(response)
-    items = unwrap_list(data, "logs") if data is not None else []
-    return [
-        LogLine(id=int(item.get("id", i)), message=str(item.get("message", "")))
-        for i, item in enumerate(items, 1)
-    ]
+    items = data.get("logs", data.get("data")) if isinstance(data, dict) else data
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValueError(f"expected a list of log entries, got {type(items).__name__}")
+    return [_log_line(item, position) for position, item in enumerate(items, 1)]
+
+
+def _decode_upload(response: httpx.Response) -> UploadedFile:
+    uploaded = UploadedFile.from_dict(decode_dict(response))
+    if uploaded.failed:
+        said = uploaded.raw.get("error") or uploaded.raw.get("message")
+        raise ServerRefusal(f"the upload is in state {uploaded.state!r}: {said or 'no reason given'}")
+    return uploaded
+
+
+def _cancel_already_done(error: StudioError) -> JSONDict:
+    """After a repeated cancel, Studio's 400 "already finished/canceled" means the earlier attempt (whose
+    answer was lost) did the work, or the job ended on its own: either way nothing is left to cancel."""
+    said = (error.server_message or "").lower()
+    if isinstance(error, StudioValidationError) and error.status == 400 and "already" in said:
+        return {"message": error.server_message, "already_done": True}
+    raise error
 
 
 def list_jobs(
@@ -63,7 +105,7 @@ def list_jobs(
     """
     check.int_in_range("limit", limit, 1)
     params = query_params(
-        team, status=status_names(status), job_id=job_id, limit=limit, include_steps=include_steps or None
+        team, status=job_statuses(status), job_id=job_id, limit=limit, include_steps=include_steps or None
     )
     return ApiRequest("list_jobs", "GET", "datachain/jobs/", _decode_jobs, params=params)
 
@@ -171,10 +213,25 @@ def create_job(
 def cancel_job(team: str, *, job_id: str) -> ApiRequest[JSONDict]:
     """Ask Studio to cancel a queued or running job (safe to repeat).
 
+    Retries are handled here, in the client, rather than by a cancel operator: only the transport knows
+    that an attempt was a repeat. When the first attempt's answer is lost (a 5xx, a broken connection)
+    and the repeat gets Studio's 400 "already finished" / "already canceled", the first attempt did
+    the work (or the job ended meanwhile): the call then returns ``{"message": <Studio's text>,
+    "already_done": True}`` instead of raising. The same 400 on a first attempt is still raised as
+    :class:`~..errors.StudioValidationError`: the caller asked to cancel a job that had already ended.
+
     :param job_id: the job's id.
+    :returns: Studio's answer, such as ``{"message": "Successfully canceled"}``.
     """
     path = f"datachain/jobs/{check.path_segment('job_id', job_id)}/cancel"
-    return ApiRequest("cancel_job", "POST", path, decode_dict, json={"team_name": team})
+    return ApiRequest(
+        "cancel_job",
+        "POST",
+        path,
+        decode_dict,
+        json={"team_name": team},
+        on_repeated_error=_cancel_already_done,
+    )
 
 
 def get_job_logs(team: str, *, job_id: str) -> ApiRequest[list[LogLine]]:
@@ -188,6 +245,9 @@ def get_job_logs(team: str, *, job_id: str) -> ApiRequest[list[LogLine]]:
 
 def upload_file(team: str, *, file: FileSource, file_name: str | None = None) -> ApiRequest[UploadedFile]:
     """Upload a file for jobs; pass the returned id in ``create_job(files=[...])``.
+
+    An answer with ``state`` ``error`` or ``failed`` raises :class:`~..errors.StudioAPIError` with Studio's
+    reason; ``pending`` (still being processed) is returned as is.
 
     :param file: a path, the content as bytes, or a binary file object.
     :param file_name: the name Studio stores (default: the path's name; required for bytes).
@@ -213,7 +273,7 @@ def upload_file(team: str, *, file: FileSource, file_name: str | None = None) ->
         "upload_file",
         "POST",
         "datachain/jobs/files",
-        lambda r: UploadedFile.from_dict(decode_dict(r)),
+        _decode_upload,
         params=query_params(team),
         files={"file": (name, content)},
     )

@@ -10,7 +10,7 @@ import httpx
 from .. import validation as check
 from ..models import Pipeline
 from ..request import ApiRequest, Retry, response_json
-from .common import PipelineStatusFilter, compact, query_params, status_names, unwrap_list, unwrap_object
+from .common import PipelineStatusFilter, compact, pipeline_statuses, query_params, unwrap_list, unwrap_object
 
 
 def _decode_pipeline(response: httpx.Response) -> Pipeline:
@@ -88,7 +88,7 @@ def list_pipelines(
     """
     if limit is not None:
         check.int_in_range("limit", limit, 1)
-    params = query_params(team, status=status_names(status), limit=limit, search=search)
+    params = query_params(team, status=pipeline_statuses(status), limit=limit, search=search)
     return ApiRequest("list_pipelines", "GET", "datachain/pipeline/list", _decode_pipelines, params=params)
 
 

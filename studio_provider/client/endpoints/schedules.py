@@ -22,20 +22,22 @@ def create_schedule(
     team: str,
     *,
     schedule_name: str,
-    cron_expression: str,
+    cron_expression: str | None = None,
     pipeline_id: str | None = None,
     pipeline_name: str | None = None,
     start_after: DateLike | None = None,
 ) -> ApiRequest[Schedule]:
-    """Schedule a pipeline to run on a cron expression. Never retried blindly.
+    """Schedule a pipeline: on a cron expression, or once at ``start_after`` (at least one of the two, as
+    the API reference allows). Never retried blindly.
 
     :param schedule_name: the schedule's name.
     :param cron_expression: when to run, such as ``"0 3 * * *"``.
     :param pipeline_id: the pipeline definition's id (or give ``pipeline_name``).
     :param pipeline_name: the pipeline's name (or give ``pipeline_id``).
-    :param start_after: the first run is not before this time.
+    :param start_after: the first run is not before this time; without ``cron_expression``, the one run.
     """
     check.one_of(("pipeline_id", "pipeline_name"), (pipeline_id, pipeline_name))
+    check.one_of(("cron_expression", "start_after"), (cron_expression, start_after))
     body = compact(
         {
             "schedule_name": check.required_text("schedule_name", schedule_name),
@@ -43,7 +45,9 @@ def create_schedule(
             "pipeline_id": pipeline_id,
             "pipeline_name": pipeline_name,
             "start_after": None if start_after is None else check.iso_datetime("start_after", start_after),
-            "cron_expression": check.cron_expression("cron_expression", cron_expression),
+            "cron_expression": (
+                None if cron_expression is None else check.cron_expression("cron_expression", cron_expression)
+            ),
         }
     )
     return ApiRequest(
