@@ -505,6 +505,7 @@ async def follow_job(
     poll_interval: float = 10.0,
     use_websocket: bool = True,
     with_logs: bool = True,
+    final_status_read: bool = True,
 ) -> AsyncIterator[FollowEvent]:
     """Follow a job until it ends: yields :class:`LogEvent` and :class:`StatusEvent`, ending right after
     the terminal :class:`StatusEvent`.
@@ -523,6 +524,8 @@ async def follow_job(
     :param poll_interval: seconds between REST reads while the WebSocket is unavailable.
     :param use_websocket: ``False`` polls REST only (``get_job`` + ``get_job_logs``).
     :param with_logs: ``False`` follows the status only.
+    :param final_status_read: once the socket reported the end, read the job's full record over REST
+        (one request; ``False`` ends with the stream's own status fields and saves that request).
     :raises StudioDeadlineExceeded: the deadline passed first; the caller cancels the job.
     :raises StudioAuthenticationError: the token was refused (handshake or REST 401/403).
     :raises StudioNotFoundError: the team has no such job.
@@ -535,6 +538,7 @@ async def follow_job(
         poll_interval=poll_interval,
         use_websocket=use_websocket,
         with_logs=with_logs,
+        final_status_read=final_status_read,
     )
     async with aclosing(follower.events()) as events:
         async for event in events:

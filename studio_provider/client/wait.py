@@ -32,6 +32,9 @@ T = TypeVar("T")
 RECONNECT_CAP = 60.0
 RECONNECT_JITTER = 1.0
 
+# One generator for every backoff: a Random instance holds 2.5 KB of state, too much per waiting job.
+_RNG = random.Random()
+
 
 class Deadline:
     """An absolute wall-clock deadline (epoch seconds), so it survives a trip through ``serialize()``
@@ -113,8 +116,10 @@ class ReconnectDelays(Iterator[float]):
 
     :param cap: the longest delay before jitter.
     :param jitter: the largest random addition.
-    :param rng: the random source (tests pass a seeded one).
+    :param rng: the random source (tests pass a seeded one); default one shared by all.
     """
+
+    __slots__ = ("_rng", "attempts", "cap", "jitter")
 
     def __init__(
         self, *, cap: float = RECONNECT_CAP, jitter: float = RECONNECT_JITTER, rng: random.Random | None = None
@@ -122,7 +127,7 @@ class ReconnectDelays(Iterator[float]):
         self.cap = cap
         self.jitter = jitter
         self.attempts = 0
-        self._rng = rng or random.Random()
+        self._rng = rng or _RNG
 
     def __next__(self) -> float:
         exponent = min(self.attempts, 32)  # 2**32 is far above any cap; keeps the float finite
