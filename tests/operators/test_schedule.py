@@ -71,7 +71,8 @@ def test_sync_creates_once_then_does_nothing_then_updates_then_deletes(
     assert paused["action"] == "updated" and paused["next_run"] is None
 
     schedules = named("nightly-stats")
-    print(f"FIGURES double-sync: schedules named nightly-stats={len(schedules)}")
+    with capsys.disabled():
+        print(f"\nFIGURES sync: schedules named nightly-stats={len(schedules)}")
     assert len(schedules) == 1
 
     delete = StudioDeleteScheduleOperator(task_id="delete", schedule_name="nightly-stats")
@@ -88,7 +89,9 @@ def test_running_the_sync_twice_leaves_one_schedule(emulator: EmulatorServer, de
     first = sync(pipeline_name=definition.name, cron_expression="*/15 * * * *")
     second = sync(pipeline_name=definition.name, cron_expression="*/15 * * * *")
     assert (first["action"], second["action"]) == ("created", "unchanged")
-    assert len(StudioHook().list_schedules()) == 1
+    schedules = StudioHook().list_schedules()
+    print(f"\nFIGURES double-sync: schedules listed={len(schedules)}")
+    assert len(schedules) == 1
 
 
 def test_a_schedule_fires_on_the_advanced_clock_and_starts_a_run(

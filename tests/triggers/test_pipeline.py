@@ -81,17 +81,19 @@ def test_a_failed_run_reports_its_failed_job_runs(emulator: EmulatorServer, line
 
 
 def test_transient_errors_are_survived_until_the_run_ends(
-    emulator: EmulatorServer, lineage: dict[str, Any]
+    studio_connection: Callable[..., str], emulator: EmulatorServer, lineage: dict[str, Any]
 ) -> None:
+    # No transport retries: the trigger's own tolerance (poll_until) has to carry the wait.
+    conn_id = studio_connection(emulator, conn_id="studio_no_retries", max_retries=0)
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
     run_id = start_run(["stats"])
-    emulator.injector.add_rule(
-        "error", method="GET", path="/api/datachain/pipeline/status", status=503, count=6
-    )
-    emulator.injector.add_rule("outage", method="GET", path="/api/datachain/pipeline/status", seconds=1.5)
-    result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=None)).payload)
+    status_path = "/api/datachain/pipeline/status"
+    emulator.injector.add_rule("error", method="GET", path=status_path, status=503, count=4)
+    emulator.injector.add_rule("outage", method="GET", path=status_path, seconds=1.5)
+    event = run_trigger(trigger(run_id, deadline=None, studio_conn_id=conn_id))
+    result = PipelineWaitResult.from_dict(event.payload)
     assert result.end is WaitEnd.FINISHED and result.status == "COMPLETED"
-    assert emulator.injector.count("GET", "/api/datachain/pipeline/status", 503) >= 1
+    assert emulator.injector.count("GET", status_path, 503) >= 4
 
 
 def test_the_deadline_ends_the_wait_with_one_event(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
