@@ -1,7 +1,8 @@
 """Command line: ``python -m studio_provider.emulator`` (also the ``studio-emulator`` script).
 
 Tokens: ``--token TOKEN`` binds TOKEN to every ``--team``; ``--token TOKEN=team1,team2`` binds TOKEN to
-exactly those teams. Both may be repeated and mixed.
+exactly those teams. Both may be repeated and mixed. ``--token-file PATH`` reads the same specs, one a line
+(blank lines and ``#`` comments skipped), so that tokens need not appear in ``ps`` output.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from .config import ConfigError, EmulatorConfig
+from .config import DEFAULT_MAX_BODY_BYTES, ConfigError, EmulatorConfig
 from .faults import FaultInjector, add_fault_arguments
 from .server import EmulatorServer
 
@@ -37,6 +38,28 @@ def parse_tokens(tokens: list[str], teams: list[str]) -> dict[str, list[str]]:
     return bound
 
 
+def read_token_file(path: Path) -> list[str]:
+    """The token specs in ``path``, one a line; ValueError naming the flag when there are none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"--token-file {path}: {exc.strerror}") from None
+    specs = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if not specs:
+        raise ValueError(f"--token-file {path}: no token in the file")
+    return specs
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio-emulator",
@@ -54,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"accepted token (repeatable); TOKEN=team1,team2 binds it to those teams (or set ${TOKEN_ENV})",
     )
     parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="read token specs (TOKEN[=TEAM,...]) from PATH, one a line, instead of the command line",
+    )
+    parser.add_argument(
         "--team", action="append", default=[], help="team of the plain --token values (repeatable)"
     )
     parser.add_argument("--executor", choices=("local", "simulated"), default="local", help="how jobs run")
@@ -63,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None, help="where uploads and job directories go")
     parser.add_argument("--ws-ping-interval", type=float, default=5.0, help="seconds between WebSocket pings")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest request body (JSON or upload) accepted; larger ones get 413 (default {DEFAULT_MAX_BODY_BYTES})",
+    )
     add_fault_arguments(parser)
     return parser
 
@@ -71,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     tokens = list(args.token)
+    if args.token_file is not None:
+        try:
+            tokens += read_token_file(args.token_file)
+        except ValueError as exc:
+            parser.error(str(exc))
     if not tokens and os.environ.get(TOKEN_ENV):
         tokens = [os.environ[TOKEN_ENV]]
     if not tokens:
-        parser.error(f"a token is required: --token TOKEN --team TEAM (or ${TOKEN_ENV})")
+        parser.error(f"a token is required: --token TOKEN --team TEAM, --token-file PATH (or ${TOKEN_ENV})")
     try:
         config = EmulatorConfig(
             host=args.host,
@@ -84,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             allow_remote=args.allow_remote,
             data_dir=args.data_dir,
             ws_ping_interval=args.ws_ping_interval,
+            max_body_bytes=args.max_body_bytes,
         )
         config.validate()
     except (ValueError, ConfigError) as exc:

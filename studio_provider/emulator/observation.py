@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 DEFAULT_MAX_ENTRIES = 10_000
 
 # A query parameter whose lower-cased name contains one of these is dropped from the log.
-_SECRET_NAME_PARTS: tuple[str, ...] = ("token", "secret", "password", "authorization", "api_key", "apikey")
+SENSITIVE_QUERY_WORDS: tuple[str, ...] = ("token", "secret", "password", "authorization", "api_key", "apikey")
 
 
 def sanitize_query(raw: bytes | str) -> str:
@@ -26,7 +26,7 @@ def sanitize_query(raw: bytes | str) -> str:
     if not text:
         return ""
     pairs = parse_qsl(text, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if not any(part in k.lower() for part in _SECRET_NAME_PARTS)]
+    kept = [(k, v) for k, v in pairs if not any(part in k.lower() for part in SENSITIVE_QUERY_WORDS)]
     return urlencode(kept)
 
 

@@ -14,6 +14,7 @@ from .app import create_app
 from .clock import Clock
 from .config import EmulatorConfig
 from .faults import FaultInjector
+from .log_redaction import install_redaction
 from .runtime import Emulator
 from .state import EmulatorState
 
@@ -92,6 +93,8 @@ class EmulatorServer:
             log_level=self.log_level,
             access_log=self.access_log,
         )
+        # uvicorn has configured its loggers by now: mask tokens in whatever they print, at any level.
+        install_redaction(self.config.tokens)
         self._server = uvicorn.Server(uv_config)
         self._thread = threading.Thread(target=self._server.run, name="studio-emulator", daemon=True)
         self._thread.start()
