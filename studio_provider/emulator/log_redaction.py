@@ -71,7 +71,7 @@ class TokenRedactor(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = self.scrub(record.msg)
         if isinstance(record.args, tuple):
-            scrubbed = []
+            scrubbed: list[Any] = []
             for value in record.args:
                 # websockets logs each handshake header as ("< %s: %s", name, value).
                 follows_name = bool(scrubbed) and str(scrubbed[-1]).strip().lower() == "authorization"
