@@ -14,6 +14,15 @@ except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined,no-redef]
 
 
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``, the default of every ``deferrable`` parameter."""
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # pragma: no cover - Airflow 3.1 keeps it in core
+        from airflow.configuration import conf  # type: ignore[no-redef,assignment]
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+
+
 def mask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's secrets masker, wherever this Airflow keeps it."""
     try:
@@ -70,6 +79,7 @@ def get_xcom_value(ti_key: Any, key: str) -> Any:
 __all__ = [
     "AirflowNotFoundException",
     "aget_connection",
+    "default_deferrable",
     "get_xcom_value",
     "mask_secret",
     "task_state_store",

@@ -14,7 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk.exceptions import TaskDeferred
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from studio_provider.hooks.studio import StudioHook

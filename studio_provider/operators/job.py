@@ -9,12 +9,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
 from studio_provider.client import Job, JobStatus, LogLine, StudioError
 from studio_provider.client import validation as check
 from studio_provider.client.wait import Deadline
-from studio_provider.compat import task_state_store
+from studio_provider.compat import default_deferrable, task_state_store
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, StudioJobLink
@@ -49,10 +49,6 @@ JOB_ID_STATE_KEY = "studio_job_id"
 DEADLINE_STATE_KEY = "studio_job_deadline"
 #: How many of the team's newest jobs are searched for the task's marker.
 MARKER_LOOKUP_LIMIT = 100
-
-
-def _default_deferrable() -> bool:
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def job_phase(job: Job, *, scheduled: bool = False) -> Phase:
@@ -212,7 +208,7 @@ class StudioRunJobOperator(BaseOperator):
         self.studio_conn_id = studio_conn_id
         self.team = team
         self.wait_for_completion = wait_for_completion
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.cancel_on_kill = cancel_on_kill
         self.stream_logs = stream_logs
         self.use_websocket = use_websocket

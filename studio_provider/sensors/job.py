@@ -7,11 +7,12 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, conf
+from airflow.sdk import BaseSensorOperator
 
 from studio_provider.client import JobStatus
 from studio_provider.client import validation as check
 from studio_provider.client.wait import Deadline
+from studio_provider.compat import default_deferrable
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import JOB_URL_XCOM_KEY, StudioJobLink
@@ -76,11 +77,7 @@ class StudioJobSensor(BaseSensorOperator):
         self.target_statuses = parse_statuses("target_statuses", target_statuses)
         self.studio_conn_id = studio_conn_id
         self.team = team
-        self.deferrable = (
-            conf.getboolean("operators", "default_deferrable", fallback=False)
-            if deferrable is None
-            else deferrable
-        )
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         interval = self.poke_interval if poll_interval is None else poll_interval
         if isinstance(interval, timedelta):
             interval = interval.total_seconds()

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 from studio_provider.client import JobStatus
 from studio_provider.emulator import EmulatorServer
