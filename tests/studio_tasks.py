@@ -35,6 +35,9 @@ class FakeTaskInstance:
     try_number: int = 1
     xcom: dict[str, Any] = field(default_factory=dict)
 
+    def get_first_reschedule_date(self, context: Any) -> None:
+        return None  # the first try: no earlier reschedule
+
     def xcom_push(self, key: str, value: Any) -> None:
         json.dumps(value)  # XCom values must be JSON-serializable
         self.xcom[key] = value

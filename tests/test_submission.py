@@ -124,7 +124,11 @@ def test_failed_job_is_replaced(hook: StudioHook) -> None:
     assert wait_terminal(hook, first.remote_id).status is JobStatus.FAILED
 
     second = submit_once(
-        job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "0.2"}), marker=marker, state_key=KEY, store=store, log=LOG
+        job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "0.2"}),
+        marker=marker,
+        state_key=KEY,
+        store=store,
+        log=LOG,
     )
     assert second.decision is Decision.SUBMITTED and second.remote_id != first.remote_id
     assert store.values[KEY] == second.remote_id
@@ -141,12 +145,18 @@ def test_crash_between_create_and_store_write_is_covered_by_the_marker(hook: Stu
     assert store.values[KEY] == created.id
 
 
-def test_lost_create_response_is_found_by_its_marker(hook: StudioHook, fresh_emulator: EmulatorServer) -> None:
+def test_lost_create_response_is_found_by_its_marker(
+    hook: StudioHook, fresh_emulator: EmulatorServer
+) -> None:
     fresh_emulator.injector.add_rule("lose_response", method="POST", path="/api/datachain/jobs/", count=1)
     marker = marker_for("d", "t", "lost")
     store = DictStore()
     result = submit_once(
-        job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "1"}), marker=marker, state_key=KEY, store=store, log=LOG
+        job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "1"}),
+        marker=marker,
+        state_key=KEY,
+        store=store,
+        log=LOG,
     )
     assert result.decision is Decision.RECOVERED
     jobs = jobs_with(hook, marker)
@@ -161,7 +171,11 @@ def test_lost_create_that_created_nothing_is_sent_once_more(
     fresh_emulator.injector.add_rule("error", method="POST", path="/api/datachain/jobs/", status=503, count=1)
     marker = marker_for("d", "t", "nothing")
     result = submit_once(
-        job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "1"}), marker=marker, state_key=KEY, store=None, log=LOG
+        job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "1"}),
+        marker=marker,
+        state_key=KEY,
+        store=None,
+        log=LOG,
     )
     assert result.decision is Decision.SUBMITTED
     assert [job.id for job in jobs_with(hook, marker)] == [result.remote_id]

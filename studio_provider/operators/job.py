@@ -188,7 +188,7 @@ class StudioRunJobOperator(BaseOperator):
         check.not_both(
             ("compute_cluster_name", "compute_cluster_id"), (compute_cluster_name, compute_cluster_id)
         )
-        self._check_query_source(query, query_file)
+        self.validate_query_source(query, query_file)
         self.poll_interval = positive_seconds("poll_interval", poll_interval)
         self.timeout = timeout_seconds("timeout", timeout)
         self.query = query
@@ -217,7 +217,9 @@ class StudioRunJobOperator(BaseOperator):
 
     # ---- inputs ----------------------------------------------------------------------------------
 
-    def _check_query_source(self, query: object, query_file: object) -> None:
+    def validate_query_source(self, query: object, query_file: object) -> None:
+        """Exactly one of ``query`` and ``query_file`` (a subclass building the query otherwise overrides
+        this and :meth:`get_query`)."""
         if query is not None and query_file is not None:
             raise ValueError(f"{self.task_id}: query and query_file are mutually exclusive: pass only one.")
         if query is None and query_file is None:

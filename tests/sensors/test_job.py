@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import AirflowRescheduleException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef]
 
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError
@@ -59,10 +65,16 @@ def test_a_targeted_failure_is_success(hook: StudioHook) -> None:
     assert sensor(job.id, target_statuses=["FAILED", "CANCELED"]).execute(task_context()) == "FAILED"
 
 
-def test_reschedule_mode_pokes_once_per_try(hook: StudioHook) -> None:
-    job = hook.create_job(query="print(1)", environment=simulated(30))
-    waiting = sensor(job.id, mode="reschedule")
-    assert waiting.poke(task_context()) is False
+def test_reschedule_mode_frees_the_worker_until_the_job_is_done(hook: StudioHook) -> None:
+    job = hook.create_job(query="print(1)", environment=simulated(0.8))
+    waiting = sensor(job.id, mode="reschedule", poke_interval=5)
+    with pytest.raises(AirflowRescheduleException):
+        waiting.execute(task_context())
+    deadline = time.monotonic() + 20
+    while not hook.get_job(job_id=job.id).status.is_terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert sensor(job.id, mode="reschedule").execute(task_context()) == "COMPLETE"
 
 
 def test_deferred_waits_for_a_non_terminal_target(hook: StudioHook) -> None:
