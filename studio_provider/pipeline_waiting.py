@@ -101,7 +101,9 @@ class PipelineWaitResult:
         try:
             end = WaitEnd(data.get("end"))
         except ValueError:
-            raise ValueError(f"Invalid 'end' in a Studio pipeline wait result: {data.get('end')!r}.") from None
+            raise ValueError(
+                f"Invalid 'end' in a Studio pipeline wait result: {data.get('end')!r}."
+            ) from None
         pipeline_id = data.get("pipeline_id")
         if not isinstance(pipeline_id, str) or not pipeline_id:
             raise ValueError(f"Invalid 'pipeline_id' in a Studio pipeline wait result: {pipeline_id!r}.")
@@ -130,7 +132,12 @@ class PipelineWaitResult:
 
 
 def _from_pipeline(
-    end: WaitEnd, pipeline: Pipeline, *, url: str | None, deadline: Deadline, message: str,
+    end: WaitEnd,
+    pipeline: Pipeline,
+    *,
+    url: str | None,
+    deadline: Deadline,
+    message: str,
     failures: list[FailedJobRun] | None = None,
 ) -> PipelineWaitResult:
     return PipelineWaitResult(
@@ -197,16 +204,26 @@ async def pipeline_to_result(
         )
         if final.status in targets:
             return _from_pipeline(
-                WaitEnd.FINISHED, final, url=url, deadline=deadline,
+                WaitEnd.FINISHED,
+                final,
+                url=url,
+                deadline=deadline,
                 message=f"Studio pipeline {final.name or pipeline_id} reached {final.status.value}.",
             )
         failures = await failed_job_runs(client, final)
         return _from_pipeline(
-            WaitEnd.FINISHED, final, url=url, deadline=deadline,
-            message=failure_message(final, failures, url or pipeline_id), failures=failures,
+            WaitEnd.FINISHED,
+            final,
+            url=url,
+            deadline=deadline,
+            message=failure_message(final, failures, url or pipeline_id),
+            failures=failures,
         )
     except StudioDeadlineExceeded:
-        message = f"The deadline {deadline.describe()} passed while Studio pipeline {pipeline_id} was still running."
+        message = (
+            f"The deadline {deadline.describe()} passed while Studio pipeline {pipeline_id} was still "
+            "running."
+        )
         if readings:
             return _from_pipeline(WaitEnd.DEADLINE, readings[-1], url=url, deadline=deadline, message=message)
         return PipelineWaitResult(
@@ -244,7 +261,8 @@ def _not_pausable(pipeline_id: str, pipeline: Pipeline | None) -> str | None:
     if pipeline.status is PipelineStatus.PAUSED:
         return f"Studio pipeline {pipeline_id} is already PAUSED."
     if pipeline.status.is_terminal:
-        return f"Studio pipeline {pipeline_id} was not paused: it had already finished ({pipeline.status.value})."
+        status = pipeline.status.value
+        return f"Studio pipeline {pipeline_id} was not paused: it had already finished ({status})."
     return None
 
 

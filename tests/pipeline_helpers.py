@@ -34,10 +34,16 @@ def job_env(name: str, *, duration: float, reads: str = "", **extra: Any) -> str
     return "\n".join(f"{key}={value}" for key, value in lines.items())
 
 
-def produce(client: httpx.Client, team: str, name: str, *, reads: str = "", duration: float = 0.05) -> dict[str, Any]:
+def produce(
+    client: httpx.Client, team: str, name: str, *, reads: str = "", duration: float = 0.05
+) -> dict[str, Any]:
     """Run one job that writes dataset ``name`` and wait for it to complete."""
     job = create_job(
-        client, team, f"print('{name}')", query_name=name, environment=job_env(name, duration=duration, reads=reads)
+        client,
+        team,
+        f"print('{name}')",
+        query_name=name,
+        environment=job_env(name, duration=duration, reads=reads),
     )
     assert wait_job(client, team, job["id"])["status"] == "COMPLETE"
     return job

@@ -81,7 +81,9 @@ def find_pipeline(api: StudioApi, name: str, *, definition: bool | None = None) 
     return None
 
 
-def resolve_definition(api: StudioApi, *, definition_id: str | None = None, name: str | None = None) -> Pipeline:
+def resolve_definition(
+    api: StudioApi, *, definition_id: str | None = None, name: str | None = None
+) -> Pipeline:
     """The pipeline definition named by id or by name (a run given by id stands for its definition).
 
     :param api: a client or hook.
@@ -268,7 +270,9 @@ async def failed_job_runs(client: AsyncStudioApi, pipeline: Pipeline) -> list[Fa
     """
     failed = []
     for run in pipeline.job_runs:
-        if run.status is not JobStatus.FAILED and not (run.status is JobStatus.CANCELED and run.created_job_id):
+        if run.status is not JobStatus.FAILED and not (
+            run.status is JobStatus.CANCELED and run.created_job_id
+        ):
             continue
         message: str | None = None
         exit_code: int | None = None
@@ -276,7 +280,9 @@ async def failed_job_runs(client: AsyncStudioApi, pipeline: Pipeline) -> list[Fa
             try:
                 job = await client.get_job(job_id=run.created_job_id)
             except StudioError as exc:
-                log.warning("Could not read Studio job %s of job run %s: %s", run.created_job_id, run.name, exc)
+                log.warning(
+                    "Could not read Studio job %s of job run %s: %s", run.created_job_id, run.name, exc
+                )
             else:
                 message, exit_code = job.error_message, job.exit_code
         failed.append(

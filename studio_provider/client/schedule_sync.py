@@ -47,8 +47,14 @@ def aware_start_after(name: str, value: DateLike) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return datetime(
-        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
-        moment.microsecond, tzinfo=moment.tzinfo,
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+        tzinfo=moment.tzinfo,
     ).isoformat()  # a plain datetime: pendulum's isoformat() would do as well, its str() would not
 
 
@@ -196,7 +202,13 @@ def sync_schedule(api: StudioApi, spec: ScheduleSpec, *, log: logging.Logger | A
         if spec.paused and created.id is not None:
             created = api.update_schedule(schedule_id=created.id, pause_pipeline=True)
         action = SyncAction.REPLACED if replaced else SyncAction.CREATED
-        log.info("Schedule %r %s (id %s), next run %s.", spec.schedule_name, action.value, created.id, created.next_run)
+        log.info(
+            "Schedule %r %s (id %s), next run %s.",
+            spec.schedule_name,
+            action.value,
+            created.id,
+            created.next_run,
+        )
         return SyncResult(created, action, {})
     changes = schedule_changes(existing, spec)
     if not changes:
@@ -214,7 +226,13 @@ def sync_schedule(api: StudioApi, spec: ScheduleSpec, *, log: logging.Logger | A
         pause_pipeline=spec.paused if "paused" in changes else None,
     )
     described = ", ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changes.items())
-    log.info("Schedule %r (id %s) updated (%s); next run %s.", spec.schedule_name, updated.id, described, updated.next_run)
+    log.info(
+        "Schedule %r (id %s) updated (%s); next run %s.",
+        spec.schedule_name,
+        updated.id,
+        described,
+        updated.next_run,
+    )
     return SyncResult(updated, SyncAction.UPDATED, changes)
 
 

@@ -80,7 +80,12 @@ def summarize(pipeline: Pipeline, url: str) -> dict[str, Any]:
         "total": pipeline.total,
         "error_message": pipeline.error_message,
         "job_runs": [
-            {"name": run.name, "job_id": run.job_id, "studio_job_id": run.created_job_id, "status": run.status.value}
+            {
+                "name": run.name,
+                "job_id": run.job_id,
+                "studio_job_id": run.created_job_id,
+                "status": run.status.value,
+            }
             for run in pipeline.job_runs
         ],
     }
@@ -151,7 +156,11 @@ class _PipelineWaiting(BaseOperator):
             phase=run_phase,
         )
         return submit_once(
-            kind, marker=task_marker(context), state_key=RUN_STATE_KEY, store=task_state_store(context), log=self.log
+            kind,
+            marker=task_marker(context),
+            state_key=RUN_STATE_KEY,
+            store=task_state_store(context),
+            log=self.log,
         )
 
     def run_and_wait(self, context: Context, definition: Pipeline) -> dict[str, Any]:
@@ -163,7 +172,11 @@ class _PipelineWaiting(BaseOperator):
         self._push(context, run, definition)
         self.log.info(
             "Studio pipeline run %s of %s (%s): %s, status %s.",
-            run.pipeline_id, run.name, submission.decision.value, url, run.status.value,
+            run.pipeline_id,
+            run.name,
+            submission.decision.value,
+            url,
+            run.status.value,
         )
         if not self.wait_for_completion or run_phase(run) is Phase.SUCCEEDED:
             return summarize(run, url)
@@ -209,7 +222,9 @@ class _PipelineWaiting(BaseOperator):
         try:
             result = PipelineWaitResult.from_dict(event)
         except ValueError as exc:
-            raise StudioTaskError(f"Studio pipeline trigger sent an unreadable event ({exc}): {event!r}") from exc
+            raise StudioTaskError(
+                f"Studio pipeline trigger sent an unreadable event ({exc}): {event!r}"
+            ) from exc
         self.run_id_ = result.pipeline_id
         return self.finish(result)
 
@@ -271,7 +286,12 @@ class StudioTriggerPipelineOperator(_PipelineWaiting):
     """
 
     template_fields: Sequence[str] = (
-        "datasets", "environment", "requirements", "files", "studio_conn_id", "team",
+        "datasets",
+        "environment",
+        "requirements",
+        "files",
+        "studio_conn_id",
+        "team",
     )
 
     def __init__(
@@ -303,10 +323,14 @@ class StudioTriggerPipelineOperator(_PipelineWaiting):
         """The definition settings to apply, checked (a ``ValueError`` names the bad one)."""
         values = {
             "environment": None if self.environment is None else check.environment(self.environment),
-            "requirements": None if self.requirements is None else check.lines("requirements", self.requirements),
+            "requirements": None
+            if self.requirements is None
+            else check.lines("requirements", self.requirements),
             "python_version": self.python_version,
             "workers": None if self.workers is None else check.int_in_range("workers", self.workers, 1),
-            "priority": None if self.priority is None else check.int_in_range("priority", self.priority, 0, 5),
+            "priority": None
+            if self.priority is None
+            else check.int_in_range("priority", self.priority, 0, 5),
             "files": None if self.files is None else check.id_list("files", self.files),
             "credentials_names": None if self.credentials_names is None else list(self.credentials_names),
         }
@@ -340,7 +364,10 @@ class StudioTriggerPipelineOperator(_PipelineWaiting):
         definition = self.create_definition(context, datasets).remote
         self.log.info(
             "Studio pipeline definition %s (%s) of %s: %d job runs.",
-            definition.name, definition.pipeline_id, ", ".join(datasets), definition.total or 0,
+            definition.name,
+            definition.pipeline_id,
+            ", ".join(datasets),
+            definition.total or 0,
         )
         if settings:
             if not definition.name:
@@ -363,7 +390,9 @@ class StudioRunPipelineOperator(_PipelineWaiting):
 
     template_fields: Sequence[str] = ("definition_id", "pipeline_name", "studio_conn_id", "team")
 
-    def __init__(self, *, definition_id: str | None = None, pipeline_name: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, definition_id: str | None = None, pipeline_name: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         check.not_both(("definition_id", "pipeline_name"), (definition_id, pipeline_name))
         check.one_of(("definition_id", "pipeline_name"), (definition_id, pipeline_name))
@@ -418,7 +447,10 @@ class _PipelineControl(BaseOperator):
         if self.already(pipeline):
             self.log.info(
                 "Studio pipeline %s (%s) is already %s: nothing to %s.",
-                pipeline.name, pipeline.pipeline_id, pipeline.status.value, self.verb,
+                pipeline.name,
+                pipeline.pipeline_id,
+                pipeline.status.value,
+                self.verb,
             )
             return summarize(pipeline, url)
         try:
@@ -431,7 +463,9 @@ class _PipelineControl(BaseOperator):
                 url=url,
                 status=pipeline.status.value,
             ) from exc
-        self.log.info("Studio pipeline %s (%s) is now %s.", pipeline.name, pipeline.pipeline_id, pipeline.status.value)
+        self.log.info(
+            "Studio pipeline %s (%s) is now %s.", pipeline.name, pipeline.pipeline_id, pipeline.status.value
+        )
         return summarize(pipeline, url)
 
 
@@ -466,7 +500,10 @@ class StudioResumePipelineOperator(_PipelineControl):
     verb = "resume"
 
     def already(self, pipeline: Pipeline) -> bool:
-        return not pipeline.is_definition and pipeline.status in (PipelineStatus.RUNNING, PipelineStatus.PENDING)
+        return not pipeline.is_definition and pipeline.status in (
+            PipelineStatus.RUNNING,
+            PipelineStatus.PENDING,
+        )
 
     def act(self, hook: StudioHook, pipeline: Pipeline) -> Pipeline:
         if self.pipeline_name and not pipeline.is_definition:
@@ -483,4 +520,3 @@ __all__ = [
     "StudioTriggerPipelineOperator",
     "run_phase",
 ]
-

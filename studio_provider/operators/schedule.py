@@ -35,7 +35,9 @@ class _ScheduleOperator(BaseOperator):
 
     ui_color = "#fdf1d6"
 
-    def __init__(self, *, studio_conn_id: str = DEFAULT_CONN_ID, team: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, studio_conn_id: str = DEFAULT_CONN_ID, team: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.studio_conn_id = studio_conn_id
         self.team = team
@@ -56,7 +58,10 @@ class _ScheduleOperator(BaseOperator):
         """The return value: the schedule as Studio has it."""
         self.log.info(
             "Schedule %r (id %s): cron %r, next run %s.",
-            schedule.schedule_name, schedule.id, schedule.cron_expression, schedule.next_run,
+            schedule.schedule_name,
+            schedule.id,
+            schedule.cron_expression,
+            schedule.next_run,
         )
         return schedule.to_dict()
 
@@ -74,14 +79,21 @@ class StudioCreateScheduleOperator(_ScheduleOperator):
     :param pipeline_id: the definition's id (templated), or
     :param pipeline_name: the definition's name (templated); exactly one of the two.
     :param cron_expression: when it fires (checked with croniter); and/or
-    :param start_after: not before this moment (``datetime``, pendulum ``DateTime`` or ISO text; naive is UTC).
+    :param start_after: not before this moment (``datetime``, pendulum ``DateTime`` or ISO text; naive
+        is UTC).
     :param paused: create it paused.
     :param studio_conn_id: the ``datachain_studio`` connection (templated).
     :param team: the team, overriding the connection's (templated).
     """
 
     template_fields: Sequence[str] = (
-        "schedule_name", "pipeline_id", "pipeline_name", "cron_expression", "start_after", "studio_conn_id", "team",
+        "schedule_name",
+        "pipeline_id",
+        "pipeline_name",
+        "cron_expression",
+        "start_after",
+        "studio_conn_id",
+        "team",
     )
 
     def __init__(
@@ -139,7 +151,12 @@ class StudioUpdateScheduleOperator(_ScheduleOperator):
     """
 
     template_fields: Sequence[str] = (
-        "schedule_id", "schedule_name", "cron_expression", "start_after", "new_schedule_name", "studio_conn_id",
+        "schedule_id",
+        "schedule_name",
+        "cron_expression",
+        "start_after",
+        "new_schedule_name",
+        "studio_conn_id",
         "team",
     )
 
@@ -235,14 +252,21 @@ class StudioSyncScheduleOperator(_ScheduleOperator):
     :param pipeline_id: the definition's id (templated), or
     :param pipeline_name: the definition's name (templated); exactly one of the two.
     :param cron_expression: when it fires (checked with croniter); and/or
-    :param start_after: not before this moment (``datetime``, pendulum ``DateTime`` or ISO text; naive is UTC).
+    :param start_after: not before this moment (``datetime``, pendulum ``DateTime`` or ISO text; naive
+        is UTC).
     :param paused: ``True`` paused, ``False`` active, ``None`` (default) leave as it is.
     :param studio_conn_id: the ``datachain_studio`` connection (templated).
     :param team: the team, overriding the connection's (templated).
     """
 
     template_fields: Sequence[str] = (
-        "schedule_name", "pipeline_id", "pipeline_name", "cron_expression", "start_after", "studio_conn_id", "team",
+        "schedule_name",
+        "pipeline_id",
+        "pipeline_name",
+        "cron_expression",
+        "start_after",
+        "studio_conn_id",
+        "team",
     )
 
     def __init__(

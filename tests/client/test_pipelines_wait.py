@@ -42,8 +42,15 @@ CONFIG = StudioConfig.resolve(url="https://studio.example.com", token="t", team=
 
 def pipeline(status: str, runs: list[dict[str, Any]], completed: int = 0, **extra: Any) -> Pipeline:
     return Pipeline.from_dict(
-        {"pipeline_id": "p-1", "name": "brave-otter", "status": status, "job_runs": runs, "completed": completed,
-         "total": len(runs), **extra}
+        {
+            "pipeline_id": "p-1",
+            "name": "brave-otter",
+            "status": status,
+            "job_runs": runs,
+            "completed": completed,
+            "total": len(runs),
+            **extra,
+        }
     )
 
 
@@ -54,15 +61,26 @@ def test_pipeline_url_prefers_the_servers_and_otherwise_follows_the_job_pages() 
 
 
 def test_progress_lines_report_the_count_and_each_job_run_change() -> None:
-    first = pipeline("RUNNING", [{"job_id": "a", "name": "raw", "status": "RUNNING", "created_job_id": "j-1"},
-                                 {"job_id": "b", "name": "clean", "status": "PENDING"}])
+    first = pipeline(
+        "RUNNING",
+        [
+            {"job_id": "a", "name": "raw", "status": "RUNNING", "created_job_id": "j-1"},
+            {"job_id": "b", "name": "clean", "status": "PENDING"},
+        ],
+    )
     assert progress_lines(None, first) == [
         "Pipeline brave-otter: RUNNING, 0/2 jobs completed.",
         "  job run raw: RUNNING (Studio job j-1)",
     ]
     assert progress_lines(first, first) == []
-    second = pipeline("RUNNING", [{"job_id": "a", "name": "raw", "status": "COMPLETE", "created_job_id": "j-1"},
-                                  {"job_id": "b", "name": "clean", "status": "QUEUED", "created_job_id": "j-2"}], 1)
+    second = pipeline(
+        "RUNNING",
+        [
+            {"job_id": "a", "name": "raw", "status": "COMPLETE", "created_job_id": "j-1"},
+            {"job_id": "b", "name": "clean", "status": "QUEUED", "created_job_id": "j-2"},
+        ],
+        1,
+    )
     assert progress_lines(first, second) == [
         "Pipeline brave-otter: RUNNING, 1/2 jobs completed.",
         "  job run raw: COMPLETE (Studio job j-1)",
@@ -109,15 +127,25 @@ def test_schedule_spec_checks_before_any_request() -> None:
 
 def test_schedule_changes_lists_only_declared_differences() -> None:
     existing = Schedule.from_dict(
-        {"id": 1, "schedule_name": "s", "cron_expression": "0 3 * * *", "start_after": "2031-01-02T03:04:00Z",
-         "paused": False}
+        {
+            "id": 1,
+            "schedule_name": "s",
+            "cron_expression": "0 3 * * *",
+            "start_after": "2031-01-02T03:04:00Z",
+            "paused": False,
+        }
     )
-    same = ScheduleSpec.build(schedule_name="s", pipeline_name="p", cron_expression="0  3 * * *",
-                              start_after=datetime(2031, 1, 2, 3, 4, tzinfo=timezone.utc))
+    same = ScheduleSpec.build(
+        schedule_name="s",
+        pipeline_name="p",
+        cron_expression="0  3 * * *",
+        start_after=datetime(2031, 1, 2, 3, 4, tzinfo=timezone.utc),
+    )
     assert schedule_changes(existing, same) == {}
     other = ScheduleSpec.build(schedule_name="s", pipeline_name="p", cron_expression="0 4 * * *", paused=True)
     assert schedule_changes(existing, other) == {
-        "cron_expression": ("0 3 * * *", "0 4 * * *"), "paused": (False, True)
+        "cron_expression": ("0 3 * * *", "0 4 * * *"),
+        "paused": (False, True),
     }
 
 
@@ -158,9 +186,13 @@ def test_find_schedule_refuses_ambiguous_names(server: EmulatorServer) -> None:
     with StudioClient(client_config(server)) as client:
         definition = client.trigger_pipeline(datasets=["stats"])
         assert find_schedule(client, "twin") is None
-        first = client.create_schedule(schedule_name="twin", pipeline_id=definition.pipeline_id, cron_expression="0 1 * * *")
+        first = client.create_schedule(
+            schedule_name="twin", pipeline_id=definition.pipeline_id, cron_expression="0 1 * * *"
+        )
         assert find_schedule(client, "twin") == first
-        second = client.create_schedule(schedule_name="twin", pipeline_id=definition.pipeline_id, cron_expression="0 2 * * *")
+        second = client.create_schedule(
+            schedule_name="twin", pipeline_id=definition.pipeline_id, cron_expression="0 2 * * *"
+        )
         with pytest.raises(StudioError, match=f"ids {first.id}, {second.id}"):
             find_schedule(client, "twin")
 
@@ -175,8 +207,13 @@ def test_wait_for_pipeline_streams_each_job_runs_lines_once(server: EmulatorServ
             definition = await client.trigger_pipeline(datasets=["features"])
             run = await client.run_pipeline(definition_id=definition.pipeline_id)
             return await wait_for_pipeline(
-                client, run.pipeline_id, deadline=Deadline.after(60), poll_interval=0.2,
-                on_progress=progress.append, stream_logs=True, on_log=lines.append,
+                client,
+                run.pipeline_id,
+                deadline=Deadline.after(60),
+                poll_interval=0.2,
+                on_progress=progress.append,
+                stream_logs=True,
+                on_log=lines.append,
             )
 
     final = asyncio.run(main())

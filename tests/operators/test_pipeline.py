@@ -1,5 +1,5 @@
-"""Pipeline operators against the emulator over real HTTP: trigger → run → wait, failures, pause and resume,
-deadlines, lost responses and bad input."""
+"""Pipeline operators against the emulator over real HTTP: trigger → run → wait, failures, pause and
+resume, deadlines, lost responses and bad input."""
 
 from __future__ import annotations
 
