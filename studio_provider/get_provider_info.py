@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "DataChain Studio",
                 "python-modules": [
                     "studio_provider.operators.job",
+                    "studio_provider.operators.cancel_job",
                     "studio_provider.operators.pipeline",
                     "studio_provider.operators.schedule",
                 ],

@@ -38,7 +38,6 @@ from studio_provider.waiting import (
     positive_seconds,
     timeout_seconds,
     wait_on_worker,
-    wait_until_canceled,
 )
 
 if TYPE_CHECKING:
@@ -495,79 +494,4 @@ class StudioRunJobOperator(BaseOperator):
             cancel_job(self.hook, self.job_id, log=self.log, reason="the task was killed")
 
 
-class StudioCancelJobOperator(BaseOperator):
-    """Cancel a Studio job, and optionally wait until it is CANCELED. A job that already finished is not
-    an error: the log says so and the task succeeds.
-
-    Returns the job's final status name.
-
-    :param job_id: the job (templated), for example ``"{{ ti.xcom_pull('run', key='job_id') }}"``.
-    :param studio_conn_id: the ``datachain_studio`` connection (templated).
-    :param team: the team, overriding the connection's (templated).
-    :param wait_for_completion: wait until the job has stopped (default ``False``).
-    :param poll_interval: seconds between status reads while waiting.
-    :param timeout: the longest wait, in seconds or a ``timedelta`` (``None``: no limit).
-    """
-
-    template_fields: Sequence[str] = ("job_id", "studio_conn_id", "team")
-    ui_color = "#945dd6"
-    operator_extra_links = (StudioJobLink(),)
-
-    def __init__(
-        self,
-        *,
-        job_id: str,
-        studio_conn_id: str = DEFAULT_CONN_ID,
-        team: str | None = None,
-        wait_for_completion: bool = False,
-        poll_interval: float = 2.0,
-        timeout: timedelta | float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.job_id = job_id
-        self.studio_conn_id = studio_conn_id
-        self.team = team
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval = positive_seconds("poll_interval", poll_interval)
-        self.timeout = timeout_seconds("timeout", timeout)
-
-    @cached_property
-    def hook(self) -> StudioHook:
-        """The Studio hook of ``studio_conn_id`` and ``team``."""
-        return StudioHook(self.studio_conn_id, team=self.team)
-
-    def execute(self, context: Context) -> str:
-        """Cancel the job (and wait, when asked); return its status."""
-        job_id = str(check.required_text("job_id", self.job_id)).strip()
-        job = self.hook.get_job(job_id=job_id)
-        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)
-        if job.status.is_terminal and job.status is not JobStatus.TASK:
-            self.log.info(
-                "Studio job %s had already finished (status %s): nothing to cancel.", job_id, job.status.value
-            )
-            return str(job.status.value)
-        cancel_job(self.hook, job_id, log=self.log, reason="requested by the task")
-        if not self.wait_for_completion:
-            return str(self.hook.get_job(job_id=job_id).status.value)
-        try:
-            final = wait_until_canceled(
-                self.hook,
-                job_id,
-                deadline=deadline_from_timeout(self.timeout),
-                poll_interval=self.poll_interval,
-            )
-        except StudioError as exc:
-            raise StudioTaskError(str(exc), remote_id=job_id, url=job.url) from exc
-        if final.status is JobStatus.CANCELED:
-            self.log.info("Studio job %s is CANCELED.", job_id)
-        else:
-            self.log.info(
-                "Studio job %s finished with status %s before the cancel took effect.",
-                job_id,
-                final.status.value,
-            )
-        return str(final.status.value)
-
-
-__all__ = ["StudioCancelJobOperator", "StudioRunJobOperator", "find_job_by_marker", "job_phase"]
+__all__ = ["StudioRunJobOperator", "find_job_by_marker", "job_phase"]

@@ -24,7 +24,8 @@ from studio_provider.client import JobStatus
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError
 from studio_provider.hooks.studio import StudioHook
-from studio_provider.operators.job import StudioCancelJobOperator, StudioRunJobOperator
+from studio_provider.operators.cancel_job import StudioCancelJobOperator
+from studio_provider.operators.job import StudioRunJobOperator
 from tests.studio_tasks import (
     DictStateStore,
     FakeTaskInstance,

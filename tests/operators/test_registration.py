@@ -7,7 +7,8 @@ import importlib
 from airflow.sdk import BaseOperatorLink
 
 from studio_provider.get_provider_info import get_provider_info
-from studio_provider.operators.job import StudioCancelJobOperator, StudioRunJobOperator
+from studio_provider.operators.cancel_job import StudioCancelJobOperator
+from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.sensors.job import StudioJobSensor
 
 
