@@ -20,7 +20,7 @@ from studio_provider.client import (
     StudioConfig,
     StudioError,
     StudioValidationError,
-    transport,
+    responses,
 )
 
 from .conftest import API, BASE, TEAM, TOKEN, async_client, sync_client
@@ -110,16 +110,16 @@ def test_a_huge_json_error_message_is_capped(router: respx.MockRouter) -> None:
     router.get(JOBS).mock(return_value=httpx.Response(400, json={"message": "m" * 5_000_000}))
     error = fail(router, lambda c: c.list_jobs())
     assert error.server_message is not None
-    assert len(error.server_message) <= transport.MAX_ERROR_TEXT + 1
-    assert len(str(error)) < transport.MAX_ERROR_TEXT + 500
+    assert len(error.server_message) <= responses.MAX_ERROR_TEXT + 1
+    assert len(str(error)) < responses.MAX_ERROR_TEXT + 500
 
 
 def test_a_huge_plain_error_body_is_capped(router: respx.MockRouter) -> None:
     router.get(JOBS).mock(return_value=httpx.Response(503, text="p" * 5_000_000))
     error = fail(router, lambda c: c.list_jobs())
     assert error.server_message is not None
-    assert len(error.server_message) <= transport.MAX_ERROR_TEXT + 1
-    assert len(str(error)) < transport.MAX_ERROR_TEXT + 500
+    assert len(error.server_message) <= responses.MAX_ERROR_TEXT + 1
+    assert len(str(error)) < responses.MAX_ERROR_TEXT + 500
 
 
 class Endless:
@@ -147,7 +147,7 @@ class AsyncEndless(Endless):
 
 
 def test_a_body_over_the_limit_is_refused_without_reading_it_all(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport, "MAX_RESPONSE_BYTES", 64 * 1024)
+    monkeypatch.setattr(responses, "MAX_RESPONSE_BYTES", 64 * 1024)
     body = Endless()
     mock = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
     with StudioClient(no_retry(), transport=mock) as client, pytest.raises(StudioAPIError) as info:
@@ -160,7 +160,7 @@ def test_a_body_over_the_limit_is_refused_without_reading_it_all(monkeypatch: py
 async def test_a_body_over_the_limit_is_refused_async(monkeypatch: pytest.MonkeyPatch) -> None:
     from studio_provider.client import AsyncStudioClient
 
-    monkeypatch.setattr(transport, "MAX_RESPONSE_BYTES", 64 * 1024)
+    monkeypatch.setattr(responses, "MAX_RESPONSE_BYTES", 64 * 1024)
     body = AsyncEndless()
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -176,7 +176,7 @@ async def test_a_body_over_the_limit_is_refused_async(monkeypatch: pytest.Monkey
 def test_a_declared_length_over_the_limit_is_refused_before_reading(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(transport, "MAX_RESPONSE_BYTES", 64 * 1024)
+    monkeypatch.setattr(responses, "MAX_RESPONSE_BYTES", 64 * 1024)
     body = Endless(100)
     mock = httpx.MockTransport(
         lambda request: httpx.Response(200, content=body, headers={"content-length": str(100 * 1024)})
@@ -188,7 +188,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(
 
 
 def test_the_default_body_limit_is_generous() -> None:
-    assert transport.MAX_RESPONSE_BYTES >= 64 * 1024 * 1024
+    assert responses.MAX_RESPONSE_BYTES >= 64 * 1024 * 1024
 
 
 # ---------------------------------------------------------------------------------------------

@@ -363,7 +363,7 @@ def test_real_socket_errors_are_not_mistaken_for_tls() -> None:
     port = free_port()
     with pytest.raises(httpx.ConnectError) as info:
         httpx.get(f"http://127.0.0.1:{port}/")
-    from studio_provider.client.transport import _is_tls_failure
+    from studio_provider.client.responses import _is_tls_failure
 
     assert not _is_tls_failure(info.value)
 
