@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -108,6 +109,45 @@ def test_on_kill_cancels_the_job(hook: StudioHook) -> None:
     assert hook.get_job(job_id=job.id).status is JobStatus.CANCELED
 
 
+async def run_in_triggerer(trigger: StudioJobTrigger, *, user_action: bool) -> None:
+    """Run the trigger in Airflow's own TriggerRunner.run_trigger, then cancel it the way the triggerer
+    does: with the user-action message (mark failed/success, clear) or plainly (a shutdown/move)."""
+    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG, TriggerRunner
+
+    runner = TriggerRunner()
+    runner.triggers[1] = {"name": "studio-test", "events": 0, "task": None, "is_watcher": False}  # type: ignore[typeddict-item]
+    task = asyncio.ensure_future(runner.run_trigger(1, trigger))
+    runner.triggers[1]["task"] = task
+    for _ in range(200):  # until it follows the job (the first log line is in)
+        if trigger.last_log_id is not None:
+            break
+        await asyncio.sleep(0.02)
+    task.cancel(_USER_ACTION_CANCEL_MSG) if user_action else task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not runner.events  # a cancelled trigger sends no event
+
+
+@pytest.mark.skipif(not trigger_on_kill_supported(), reason="BaseTrigger.on_kill arrived in Airflow 3.3")
+@pytest.mark.parametrize("user_action", [True, False], ids=["marked_failed", "triggerer_restart"])
+def test_the_triggerer_cancels_the_job_only_on_a_user_action(
+    hook: StudioHook, monkeypatch: pytest.MonkeyPatch, user_action: bool
+) -> None:
+    monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "true")  # no greenback portal outside a triggerer
+    job = hook.create_job(query="print(1)", environment=simulated(words(60), 30))
+    asyncio.run(run_in_triggerer(StudioJobTrigger(job.id, poll_interval=0.3), user_action=user_action))
+    for _ in range(200):
+        status = hook.get_job(job_id=job.id).status
+        if status is JobStatus.CANCELED or not user_action:
+            break
+        time.sleep(0.05)
+    if user_action:
+        assert status is JobStatus.CANCELED
+    else:
+        time.sleep(0.5)
+        assert not hook.get_job(job_id=job.id).status.is_terminal  # moved or restarted: the job goes on
+
+
 def test_cleanup_does_not_cancel(hook: StudioHook) -> None:
     job = hook.create_job(query="print(1)", environment=simulated(["tick"], 3))
     asyncio.run(StudioJobTrigger(job.id).cleanup())
@@ -115,8 +155,6 @@ def test_cleanup_does_not_cancel(hook: StudioHook) -> None:
 
 
 def test_deadline_is_one_event_and_leaves_cancelling_to_the_operator(hook: StudioHook) -> None:
-    import time
-
     job = hook.create_job(query="print(1)", environment=simulated(["tick"], 60))
     event = run_trigger(StudioJobTrigger(job.id, deadline=time.time() + 1, poll_interval=0.3))
     result = JobWaitResult.from_dict(event.payload)
