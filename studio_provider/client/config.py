@@ -74,7 +74,8 @@ class StudioConfig:
     :param auth_scheme: ``"Bearer"`` (the API reference) or ``"token"`` (what the official client sends).
     :param timeout: seconds one attempt of a call may take as a whole: connecting, sending, and reading
         the complete answer (an upload gets one more second per 256 KiB it sends). Retries get their own.
-    :param verify: verify TLS certificates.
+    :param verify: verify TLS certificates (``True``), don't (``False``), or verify them against this CA
+        bundle file or directory (a path, for a self-hosted Studio with a private CA).
     :param max_retries: how often a retryable failure is retried (0 disables retries).
     """
 
@@ -83,7 +84,7 @@ class StudioConfig:
     team: str
     auth_scheme: str = "Bearer"
     timeout: float = 30.0
-    verify: bool = True
+    verify: bool | str = True
     max_retries: int = 3
 
     def __post_init__(self) -> None:
@@ -163,7 +164,7 @@ class StudioConfig:
             team=team,
             auth_scheme=matched[0],
             timeout=_positive_float(extras.get("timeout"), 30.0, "timeout", source),
-            verify=_boolean(extras.get("verify"), True, "verify", source),
+            verify=_verify(extras.get("verify"), source),
             max_retries=_non_negative_int(extras.get("max_retries"), 3, "max_retries", source),
         )
 
@@ -228,3 +229,18 @@ def _boolean(value: Any, default: bool, name: str, source: str) -> bool:
     if text in ("false", "0", "no", "off"):
         return False
     raise ValueError(f"Invalid {name} {value!r} in {source}: expected true or false.")
+
+
+def _verify(value: Any, source: str) -> bool | str:
+    """``verify`` as a boolean, or the path of a CA bundle file or directory that exists."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    text = str(value).strip() if isinstance(value, str) else None
+    if text and text.lower() not in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        if not os.path.exists(text):
+            raise ValueError(
+                f"Invalid verify {value!r} in {source}: expected true, false, or the path of a CA bundle "
+                f"file or directory that exists on this machine."
+            )
+        return text
+    return _boolean(value, True, "verify", source)

@@ -36,7 +36,7 @@ from .api import AsyncStudioClient
 from .config import StudioConfig
 from .errors import StudioAuthenticationError, StudioError, StudioNotFoundError
 from .models import Job, JobStatus, LogLine
-from .pool import ssl_context
+from .tls import ssl_context
 from .wait import Deadline, ReconnectDelays, is_transient, reconnect_delays, sleep_within
 
 log = logging.getLogger(__name__)

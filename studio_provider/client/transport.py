@@ -22,6 +22,7 @@ from .errors import StudioError
 from .request import ApiRequest
 from .responses import BodyReader, deadline_error, decode_response, transport_error
 from .retry import RetryPolicy
+from .tls import ssl_context
 
 T = TypeVar("T")
 
@@ -54,7 +55,8 @@ def client_kwargs(config: StudioConfig) -> dict[str, Any]:
         "auth": TokenAuth(config.auth_scheme, config.token),
         "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
         "timeout": config.timeout,
-        "verify": config.verify,
+        # One shared context per setting: building one loads the CA bundle (milliseconds, memory).
+        "verify": ssl_context(config.verify),
     }
 
 

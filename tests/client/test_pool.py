@@ -10,7 +10,8 @@ import pytest
 import trustme
 
 from studio_provider.client import AsyncStudioClient, StudioConfig, shared_client
-from studio_provider.client.pool import config_key, shared_client_count, ssl_context
+from studio_provider.client.pool import config_key, shared_client_count
+from studio_provider.client.tls import ssl_context
 from studio_provider.emulator import EmulatorServer
 from tests.conftest import EMULATOR_TEAM, EMULATOR_TOKEN
 

@@ -358,6 +358,26 @@ def test_test_connection_tls_failure_and_verify_false(
     assert ok, message
 
 
+def test_verify_may_name_a_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch, self_signed_https_server: str, tmp_path: Path
+) -> None:
+    # A self-hosted Studio with a private CA: trust exactly that certificate, keep verification on.
+    bundle = tmp_path / "cert.pem"  # written by the fixture, which shares this test's tmp_path
+    set_conn(
+        monkeypatch, host=self_signed_https_server, password=TOKEN, extra={"team": "t", "verify": str(bundle)}
+    )
+    ok, message = StudioHook().test_connection()
+    assert ok, message
+    set_conn(
+        monkeypatch,
+        host=self_signed_https_server,
+        password=TOKEN,
+        extra={"team": "t", "verify": str(tmp_path / "missing.pem")},
+    )
+    with pytest.raises(ValueError, match="verify .*CA bundle"):
+        _ = StudioHook().config
+
+
 def test_real_socket_errors_are_not_mistaken_for_tls() -> None:
     # Guard for the TLS detection: a plain refused connection must stay a transport error.
     port = free_port()
