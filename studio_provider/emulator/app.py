@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from . import api_admin, api_datasets, api_jobs, api_pipelines, api_rbac, websocket
+from . import api_admin, api_datasets, api_jobs, api_pipelines, api_rbac, log_blobs, websocket
 from .auth import authenticate
 from .config import EmulatorConfig
 from .errors import install_error_handlers
@@ -55,6 +55,7 @@ def create_app(
     for module in (api_jobs, api_datasets, api_pipelines, api_rbac, websocket):
         app.include_router(module.build_router(), prefix="/api")
     app.include_router(api_admin.build_router(), prefix="/_emulator")
+    app.include_router(log_blobs.build_router())
     # The fault router is generic (it knows nothing of tokens); here it gets the emulator's auth, so no
     # admin endpoint answers without a valid token.
     app.include_router(injector.admin_router(), prefix="/_emulator", dependencies=[Depends(_require_token)])

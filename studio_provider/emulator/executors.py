@@ -28,6 +28,9 @@ SIM_LOG_LINES = "STUDIO_EMULATOR_LOG_LINES"
 SIM_LOG_TEXT = "STUDIO_EMULATOR_LOG_TEXT"
 SIM_WRITES = "STUDIO_EMULATOR_WRITES"
 SIM_READS = "STUDIO_EMULATOR_READS"
+SIM_STATUSES = "STUDIO_EMULATOR_STATUSES"
+# Statuses a simulated job may pass through between QUEUED and RUNNING.
+PATH_STATUSES = ("QUEUED", "PROVISIONING", "PENDING", "INIT")
 
 _READ_LIMIT = 1 << 20
 
@@ -61,6 +64,7 @@ class SimulationPlan:
     lines: tuple[str, ...]
     writes: tuple[str, ...]
     reads: tuple[str, ...]
+    statuses: tuple[tuple[str, float], ...] = ()
 
 
 def _number(env: dict[str, str], key: str, default: float) -> float:
@@ -78,6 +82,18 @@ def _number(env: dict[str, str], key: str, default: float) -> float:
 
 def _refs(env: dict[str, str], key: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(key, "").split(",") if item.strip())
+
+
+def _statuses(env: dict[str, str]) -> tuple[tuple[str, float], ...]:
+    """``PROVISIONING:0.5,INIT`` → ((PROVISIONING, 0.5), (INIT, 0.0)): the path before RUNNING."""
+    path = []
+    for item in _refs(env, SIM_STATUSES):
+        status, _, seconds = item.partition(":")
+        status = status.strip().upper()
+        if status not in PATH_STATUSES:
+            raise ValueError(f"{SIM_STATUSES}: {status!r} is not one of {', '.join(PATH_STATUSES)}")
+        path.append((status, _number({SIM_STATUSES: seconds}, SIM_STATUSES, 0.0)))
+    return tuple(path)
 
 
 def simulation_plan(env: dict[str, str]) -> SimulationPlan:
@@ -104,6 +120,7 @@ def simulation_plan(env: dict[str, str]) -> SimulationPlan:
         lines=lines,
         writes=_refs(env, SIM_WRITES),
         reads=_refs(env, SIM_READS),
+        statuses=_statuses(env),
     )
 
 
@@ -121,6 +138,9 @@ class SimulatedExecutor:
             return
         if plan.queue_seconds:
             await asyncio.sleep(plan.queue_seconds)
+        for status, seconds in plan.statuses:
+            self.service.set_status(job, status)
+            await asyncio.sleep(seconds)
         loop = asyncio.get_running_loop()
         start = loop.time()
         self.service.set_status(job, "RUNNING")

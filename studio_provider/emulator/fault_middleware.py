@@ -282,6 +282,10 @@ class _FaultMiddleware:
         async def cut() -> None:
             assert cut_rule is not None
             state["cut"] = True
+            if cut_rule.message is not None:
+                # A server-side error as Studio reports it on the log stream: {"message": ...} alone.
+                call.entry["frames"] += 1
+                await send({"type": "websocket.send", "text": json.dumps({"message": cut_rule.message})})
             transport = _transport_of(send) if cut_rule.mode == "reset" else None
             if transport is not None:
                 # close() (not abort()) so frames already written still reach the client; no close

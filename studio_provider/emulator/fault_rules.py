@@ -27,7 +27,7 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     "latency": frozenset({"seconds", "count", "rate", "after"}),
     "drop": frozenset({"count", "rate", "after"}),
     "outage": frozenset({"seconds", "status", "retry_after", "message", "mode"}),
-    "ws_disconnect": frozenset({"after_frames", "mode", "count", "rate", "after"}),
+    "ws_disconnect": frozenset({"after_frames", "mode", "message", "count", "rate", "after"}),
     "lose_response": frozenset({"status", "message", "mode", "count", "rate", "after"}),
 }
 _ALL_FIELDS = _COMMON_FIELDS.union(*_KIND_FIELDS.values())

@@ -16,6 +16,7 @@ from .clusters import choose_cluster
 from .datasets import parse_directive
 from .errors import ApiError, bad_request
 from .executors import LocalExecutor, SimulatedExecutor, simulation_plan
+from .job_options import job_options
 from .state import EmulatorState, JobRecord
 
 logger = logging.getLogger(__name__)
@@ -208,11 +209,12 @@ class JobService:
         executor = (
             "simulated" if environment.get(EXECUTOR_ENV_KEY) == "simulated" else self.state.config.executor
         )
-        if executor == "simulated":
-            try:
+        try:
+            options = job_options(environment)
+            if executor == "simulated":
                 simulation_plan(environment)
-            except ValueError as exc:
-                raise bad_request(str(exc)) from None
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
         job = JobRecord(
             id=job_id,
             team=team,
@@ -221,6 +223,8 @@ class JobService:
             url=f"{base_url.rstrip('/')}/team/{team}/datasets/jobs/{job_id}",
             environment=environment,
             executor=executor,
+            options=options,
+            next_log_id=options.log_id_start,
             **fields,
         )
         if not job.name:
@@ -303,7 +307,8 @@ class JobService:
 
     def log(self, job: JobRecord, message: str, stream: str = "stdout") -> None:
         """Append one log line (keeping its newline) and apply a dataset directive printed on stdout."""
-        job.logs.append((len(job.logs) + 1, message))
+        job.logs.append((job.next_log_id, message))
+        job.next_log_id += job.options.log_id_step
         if stream == "stdout":
             directive = parse_directive(message)
             if directive is not None:
@@ -369,14 +374,23 @@ class JobService:
         self._changed(job)
 
     def cancel(self, job: JobRecord) -> None:
-        """Cancel a job: a waiting one at once, a running one via CANCELING (its process group is killed)."""
+        """Cancel a job: a waiting one at once, a running one via CANCELING (its process group is killed).
+
+        With ``STUDIO_EMULATOR_CANCEL_SECONDS`` the cancel takes that long: a waiting job shows
+        CANCELING_SCHEDULED, a running simulated one CANCELING, meanwhile."""
+        delay = job.options.cancel_seconds
         if job.status in ("SCHEDULED", "TASK"):
             # Cancelling a SCHEDULED job or a cron TASK stops it from ever (again) running.
-            job.status = "CANCELED"
             job.next_run = None
-            job.finished_at = self.now
             self._timed.discard(job.id)
-            self._changed(job)
+            if delay:
+                job.status = "CANCELING_SCHEDULED"
+                self._changed(job)
+                asyncio.get_running_loop().call_later(delay, self._cancel_scheduled, job)
+                return
+            self._cancel_scheduled(job)
+            return
+        if job.status == "CANCELING_SCHEDULED":
             return
         if job.finished:
             raise ApiError(400, f"Job {job.id} is already finished ({job.status})")
@@ -386,10 +400,17 @@ class JobService:
         self.set_status(job, "CANCELING")
         if not self.local.kill(job):
             task = self._tasks.get(job.id)
-            if task is not None:
-                task.cancel()
-            else:
+            if task is None:
                 self.finish(job, None)
+            elif delay:
+                asyncio.get_running_loop().call_later(delay, task.cancel)
+            else:
+                task.cancel()
+
+    def _cancel_scheduled(self, job: JobRecord) -> None:
+        job.status = "CANCELED"
+        job.finished_at = self.now
+        self._changed(job)
 
     # ---- time -----------------------------------------------------------------------------------------
 
@@ -419,6 +440,8 @@ class JobService:
     # ---- notifications and shutdown -------------------------------------------------------------------
 
     def _changed(self, job: JobRecord) -> None:
+        if not job.history or job.history[-1] != job.status:
+            job.history.append(job.status)
         job.notify()
         for listener in list(self.listeners):
             try:

@@ -18,6 +18,7 @@ from .clock import Clock
 from .config import EmulatorConfig
 from .datasets import DatasetRegistry
 from .errors import bad_request, not_found
+from .job_options import JobOptions
 from .rbac import RbacStore
 
 # The protocol's status vocabulary is defined once, by the client's enums.
@@ -70,6 +71,10 @@ class JobRecord:
     writes: list[tuple[tuple[str, str, str], str]] = field(default_factory=list)
     reads: list[dict[str, Any]] = field(default_factory=list)
     cancel_requested: bool = False
+    # Emulator keys of the job's environment (see job_options), and every status it went through.
+    options: JobOptions = field(default_factory=JobOptions)
+    history: list[str] = field(default_factory=list)
+    next_log_id: int = 1
     _waiters: list[asyncio.Event] = field(default_factory=list, repr=False)
 
     @property
@@ -187,6 +192,8 @@ class EmulatorState:
         self.datasets = DatasetRegistry()
         self.rbac = RbacStore()
         self._file_ids = itertools.count(1)
+        # Log blobs served by capability URL: key -> (job id, first line index, end line index).
+        self.log_blobs: dict[str, tuple[str, int, int]] = {}
         # Outcomes queued for the next uploads (see queue_upload_outcomes); empty means "uploaded".
         self._upload_outcomes: deque[UploadOutcome] = deque()
         self._schedule_ids = itertools.count(1)

@@ -12,19 +12,23 @@ from fastapi.responses import JSONResponse
 from .auth import authorize_team, teams_for_token, token_from_header
 from .clock import iso
 from .errors import ApiError, bad_request
+from .log_blobs import publish_blobs
 from .routing import flag, slash_variants
 from .runtime import Emulator
 from .state import JobRecord
 
 
-def _job_frame(job: JobRecord) -> dict[str, Any]:
+def _job_frame(job: JobRecord, status: str | None = None) -> dict[str, Any]:
+    """The job as a status frame; for a status it passed through earlier (``status``), without the
+    outcome fields, which belong to its current status."""
+    current = status is None or status == job.status
     return {
         "job": {
             "id": job.id,
-            "status": job.status,
-            "exit_code": job.exit_code,
-            "error_message": job.error_message,
-            "finished_at": iso(job.finished_at),
+            "status": job.status if status is None else status,
+            "exit_code": job.exit_code if current else None,
+            "error_message": job.error_message if current else "",
+            "finished_at": iso(job.finished_at) if current else None,
         }
     }
 
@@ -56,20 +60,25 @@ async def follow_logs(websocket: WebSocket) -> None:
     loop = asyncio.get_running_loop()
     last_ping = loop.time()
     sent_lines = 0
-    sent_status: str | None = None
+    # The current status goes out on connect; after that, every status the job passes through.
+    sent_statuses = max(len(job.history) - 1, 0)
     try:
+        if job.options.log_blob_lines and job.logs:
+            sent_lines = len(job.logs)
+            base = str(websocket.base_url).replace("ws", "http", 1)
+            await websocket.send_json({"log_blobs": publish_blobs(emulator.state, job, base, sent_lines)})
         while True:
-            # Status first: once it is terminal every log line is already in, so they all go out before it.
-            status, finished = job.status, job.finished
+            # Statuses first: once terminal every log line is already in, so they all go out before it.
+            statuses, finished = list(job.history) or [job.status], job.finished
             if len(job.logs) > sent_lines:
                 batch = job.logs[sent_lines:]
                 sent_lines += len(batch)
                 await websocket.send_json(
                     {"logs": [{"id": line_id, "message": text} for line_id, text in batch]}
                 )
-            if status != sent_status:
-                sent_status = status
-                await websocket.send_json(_job_frame(job))
+            for status in statuses[sent_statuses:]:
+                await websocket.send_json(_job_frame(job, status))
+            sent_statuses = len(statuses)
             if finished or no_follow:
                 await websocket.close(code=1000)
                 return
