@@ -247,7 +247,8 @@ async def _true_final(api_url: str, ca: str, ids: list[str]) -> dict[str, dict[s
 
 def _provider_waiter(job_id: str, use_websocket: bool, poll_interval: float, deadline: float) -> Any:
     """A ``StudioJobTrigger`` rebuilt from its ``serialize()`` output, as the triggerer rebuilds it."""
-    from airflow.utils.module_loading import import_string
+    import importlib
+
     from studio_provider.triggers.job import StudioJobTrigger
 
     original = StudioJobTrigger(
@@ -259,8 +260,9 @@ def _provider_waiter(job_id: str, use_websocket: bool, poll_interval: float, dea
         stream_logs=True,
     )
     classpath, kwargs = original.serialize()
+    module, _, name = classpath.rpartition(".")
     # The triggerer stores the kwargs in its database: only what survives JSON comes back.
-    return import_string(classpath)(**json.loads(json.dumps(kwargs)))
+    return getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
 
 
 async def _run_waiters(
