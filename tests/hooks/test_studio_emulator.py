@@ -29,7 +29,7 @@ from studio_provider.client import (
 from studio_provider.emulator import EmulatorServer
 from studio_provider.emulator.storage import put_object
 from studio_provider.hooks.studio import StudioAsyncHook, StudioHook
-from tests.conftest import EMULATOR_OTHER_TEAM, EMULATOR_OTHER_TOKEN, EMULATOR_TEAM
+from tests.conftest import EMULATOR_BOTH_TOKEN, EMULATOR_OTHER_TEAM, EMULATOR_OTHER_TOKEN, EMULATOR_TEAM
 from tests.emulator.helpers import gated_query
 
 SIMULATED = {"STUDIO_EMULATOR_EXECUTOR": "simulated"}
@@ -352,97 +352,242 @@ def test_dropped_create_is_outcome_unknown_not_resubmitted(
 def test_every_api_call_is_served_by_the_emulator(
     fresh_emulator: EmulatorServer, studio_connection: Callable[..., str]
 ) -> None:
-    """Each call in API_CALLS, once, in an order that creates what the next needs. A new endpoint in the
-    client without an emulator route (or without an entry here) fails this test."""
-    studio_connection(server=fresh_emulator)
+    """Each call in API_CALLS, once, in an order that creates what the next needs, and each result checked:
+    the right team's record with the right fields. The token acts for both teams and the connection names
+    the second, so a call that sent ``team_name`` nowhere, or where the emulator does not read it, fails
+    here. A new endpoint in the client without an emulator route (or without an entry here) fails too."""
+    team = EMULATOR_OTHER_TEAM
+    studio_connection(server=fresh_emulator, token=EMULATOR_BOTH_TOKEN, team=team)
     hook = StudioHook()
-    put_object(fresh_emulator.state.data_dir, fresh_emulator.team, "s3://b/x.txt", b"x")
+    state = fresh_emulator.state
+    put_object(state.data_dir, team, "s3://b/x.txt", b"x")
+    put_object(state.data_dir, EMULATOR_TEAM, "s3://b/other-team.txt", b"y")
     ctx: dict[str, Any] = {}
     env = {**SIMULATED, "STUDIO_EMULATOR_DURATION": "0.05", "STUDIO_EMULATOR_WRITES": "contract_ds"}
 
-    def created_job() -> Job:
-        ctx["job"] = hook.create_job(query="x", environment=env)
-        wait_for_job(hook, ctx["job"].id)
-        return ctx["job"]
+    def uploaded() -> None:
+        file = hook.upload_file(file=b"data", file_name="d.txt")
+        assert (file.filename, file.size, file.state) == ("d.txt", 4, "uploaded")
+        assert state.files[int(file.id)].team == team
+        ctx["file"] = file
 
-    def triggered() -> Pipeline:
-        ctx["definition"] = hook.trigger_pipeline(datasets=["contract_ds"])
-        return ctx["definition"]
+    def created_job() -> None:
+        job = hook.create_job(
+            query="x", query_name="contract.py", environment=env, files=[int(ctx["file"].id)], priority=1
+        )
+        record = state.jobs[job.id]
+        assert (record.team, record.name, record.priority, record.files) == (team, "contract.py", 1, [ctx["file"].id])
+        assert record.environment["STUDIO_EMULATOR_WRITES"] == "contract_ds"
+        ctx["job"] = wait_for_job(hook, job.id)
+        assert ctx["job"].status is JobStatus.COMPLETE
 
-    def ran() -> Pipeline:
-        ctx["run"] = hook.run_pipeline(definition_id=ctx["definition"].pipeline_id)
-        wait_for_pipeline(hook, ctx["run"].pipeline_id)
-        return ctx["run"]
+    def listed_jobs() -> None:
+        jobs = hook.list_jobs(limit=5, status=["COMPLETE"])
+        assert [job.id for job in jobs] == [ctx["job"].id]
+        assert jobs[0].raw["team"] == team
 
-    def scheduled() -> Any:
-        ctx["schedule"] = hook.create_schedule(
+    def got_job() -> None:
+        job = hook.get_job(job_id=ctx["job"].id)
+        assert (job.id, job.name, job.status, job.raw["team"]) == (ctx["job"].id, "contract.py", JobStatus.COMPLETE, team)
+
+    def got_logs() -> None:
+        lines = hook.get_job_logs(job_id=ctx["job"].id)
+        assert [(line.id, line.message) for line in lines] == [
+            (index, f"Simulated log line {index}/3\n") for index in (1, 2, 3)
+        ]
+
+    def cancelled() -> None:
+        sleeper = hook.create_job(query="x", environment={**SIMULATED, "STUDIO_EMULATOR_DURATION": "60"})
+        assert "cancel" in hook.cancel_job(job_id=sleeper.id)["message"].lower()
+        assert wait_for_job(hook, sleeper.id).status is JobStatus.CANCELED
+        assert state.jobs[sleeper.id].team == team
+
+    def clusters() -> None:
+        found = hook.list_clusters()
+        assert [(c.id, c.name, c.is_default) for c in found] == [(1, "default", True), (2, "large", False)]
+
+    def datasets() -> None:
+        names = [d["name"] for d in hook.list_datasets()]
+        assert names == ["contract_ds"]
+
+    def dataset_info() -> None:
+        info = hook.get_dataset_info(namespace="@local", project="default", name="contract_ds")
+        assert info["name"] == "contract_ds" and info["versions"][0]["job_id"] == ctx["job"].id
+
+    def job_versions() -> None:
+        found = hook.get_dataset_job_versions(job_id=ctx["job"].id)
+        assert [(d.dataset_name, d.version) for d in found] == [("contract_ds", "1.0.0")]
+
+    def listed_storage() -> None:
+        entries = hook.ls(source="s3://b")
+        assert entries is not None and [e["name"] for e in entries] == ["x.txt"]
+
+    def triggered() -> None:
+        definition = hook.trigger_pipeline(datasets=["contract_ds"])
+        assert definition.is_definition and [r.job_id for r in definition.job_runs] == [ctx["job"].id]
+        assert state.pipelines[definition.pipeline_id].team == team
+        ctx["definition"] = definition
+
+    def ran() -> None:
+        run = hook.run_pipeline(definition_id=ctx["definition"].pipeline_id)
+        assert not run.is_definition and run.name == ctx["definition"].name
+        assert state.pipelines[run.pipeline_id].team == team
+        ctx["run"] = wait_for_pipeline(hook, run.pipeline_id)
+        assert ctx["run"].status is PipelineStatus.COMPLETED and ctx["run"].completed == 1
+
+    def got_pipeline() -> None:
+        pipeline = hook.get_pipeline(pipeline_id=ctx["run"].pipeline_id)
+        assert (pipeline.pipeline_id, pipeline.status) == (ctx["run"].pipeline_id, PipelineStatus.COMPLETED)
+
+    def listed_pipelines() -> None:
+        found = hook.list_pipelines(status=PipelineStatus.COMPLETED)
+        assert [p.pipeline_id for p in found] == [ctx["run"].pipeline_id]
+
+    def settings() -> None:
+        # Later runs take 30 s, so the run that pause_pipeline stops is still running when it is paused.
+        updated = hook.update_pipeline_settings(
+            pipeline_name=ctx["definition"].name, workers=2, environment={"STUDIO_EMULATOR_DURATION": "30"}
+        )
+        assert updated.pipeline_id == ctx["definition"].pipeline_id and updated.raw["workers"] == 2
+        assert updated.raw["environment_variables"] == {"STUDIO_EMULATOR_DURATION": "30"}
+        assert state.pipelines[updated.pipeline_id].workers == 2
+
+    def duplicated() -> None:
+        copy = hook.duplicate_pipeline(pipeline_id=ctx["definition"].pipeline_id)
+        assert copy.is_definition and copy.pipeline_id != ctx["definition"].pipeline_id
+        assert state.pipelines[copy.pipeline_id].team == team
+
+    def paused() -> None:
+        gated = hook.run_pipeline(definition_id=ctx["definition"].pipeline_id)
+        pipeline = hook.pause_pipeline(pipeline_id=gated.pipeline_id)
+        assert (pipeline.pipeline_id, pipeline.status) == (gated.pipeline_id, PipelineStatus.PAUSED)
+        ctx["paused"] = pipeline
+
+    def resumed() -> None:
+        pipeline = hook.resume_pipeline(name=ctx["definition"].name)
+        assert (pipeline.pipeline_id, pipeline.status) == (ctx["paused"].pipeline_id, PipelineStatus.RUNNING)
+
+    def removed_job() -> None:
+        copy = hook.duplicate_pipeline(pipeline_id=ctx["definition"].pipeline_id)
+        trimmed = hook.remove_job_from_pipeline(pipeline_id=copy.pipeline_id, job_id=ctx["job"].id)
+        assert trimmed.pipeline_id == copy.pipeline_id and trimmed.job_runs == ()
+
+    def scheduled() -> None:
+        schedule = hook.create_schedule(
             schedule_name="s", pipeline_id=ctx["definition"].pipeline_id, cron_expression="0 1 * * *"
         )
-        return ctx["schedule"]
+        assert (schedule.schedule_name, schedule.cron_expression) == ("s", "0 1 * * *") and schedule.next_run
+        assert state.schedules[schedule.id].team == team
+        ctx["schedule"] = schedule
 
-    def grouped() -> Any:
-        ctx["group"] = hook.create_access_group(name="contract")
-        return ctx["group"]
+    def got_schedule() -> None:
+        schedule = hook.get_schedule(schedule_id=ctx["schedule"].id)
+        assert (schedule.id, schedule.schedule_name) == (ctx["schedule"].id, "s")
 
-    def ruled() -> Any:
-        ctx["rule"] = hook.create_access_rule(
+    def listed_schedules() -> None:
+        assert [s.id for s in hook.list_schedules()] == [ctx["schedule"].id]
+
+    def updated_schedule() -> None:
+        schedule = hook.update_schedule(schedule_id=ctx["schedule"].id, pause_pipeline=True)
+        assert schedule.id == ctx["schedule"].id and schedule.next_run is None
+        assert state.schedules[schedule.id].paused
+
+    def deleted_schedule() -> None:
+        assert hook.delete_schedule(schedule_id=ctx["schedule"].id) is True
+        assert ctx["schedule"].id not in state.schedules
+
+    def grouped() -> None:
+        group = hook.create_access_group(name="contract", description="d")
+        assert (group["name"], group["description"], group["member_count"]) == ("contract", "d", 0)
+        assert state.rbac.groups[group["id"]].team == team
+        ctx["group"] = group
+
+    def listed_groups() -> None:
+        assert [g["id"] for g in hook.list_access_groups()] == [ctx["group"]["id"]]
+
+    def renamed_group() -> None:
+        group = hook.update_access_group(group_id=ctx["group"]["id"], name="renamed")
+        assert (group["id"], group["name"], group["description"]) == (ctx["group"]["id"], "renamed", "d")
+
+    def added_member() -> None:
+        member = hook.add_access_group_member(group_id=ctx["group"]["id"], user_id=1, role="read")
+        assert (member["user_id"], member["role"]) == (1, "read")
+
+    def listed_members() -> None:
+        found = hook.list_access_group_members(group_id=ctx["group"]["id"])
+        assert [(m["user_id"], m["role"]) for m in found] == [(1, "read")]
+
+    def updated_member() -> None:
+        member = hook.update_access_group_member(group_id=ctx["group"]["id"], user_id=1, role="write")
+        assert (member["user_id"], member["role"]) == (1, "write")
+
+    def removed_member() -> None:
+        hook.remove_access_group_member(group_id=ctx["group"]["id"], user_id=1)
+        assert state.rbac.groups[ctx["group"]["id"]].members == {}
+
+    def ruled() -> None:
+        rule = hook.create_access_rule(
             resource_type="namespace", resource_id="@local", permission="read", group_id=ctx["group"]["id"]
         )
-        return ctx["rule"]
+        assert (rule["resource_type"], rule["permission"], rule["group_id"]) == (
+            "namespace", "read", ctx["group"]["id"]
+        )
+        assert state.rbac.rules[rule["id"]].team == team
+        ctx["rule"] = rule
 
-    calls: dict[str, Callable[[], Any]] = {
-        "upload_file": lambda: hook.upload_file(file=b"data", file_name="d.txt"),
+    def listed_rules() -> None:
+        assert [r["id"] for r in hook.list_access_rules()] == [ctx["rule"]["id"]]
+
+    def updated_rule() -> None:
+        rule = hook.update_access_rule(rule_id=ctx["rule"]["id"], permission="write")
+        assert (rule["id"], rule["permission"]) == (ctx["rule"]["id"], "write")
+
+    def deleted_rule() -> None:
+        hook.delete_access_rule(rule_id=ctx["rule"]["id"])
+        assert ctx["rule"]["id"] not in state.rbac.rules
+
+    def deleted_group() -> None:
+        hook.delete_access_group(group_id=ctx["group"]["id"])
+        assert ctx["group"]["id"] not in state.rbac.groups
+
+    calls: dict[str, Callable[[], None]] = {
+        "upload_file": uploaded,
         "create_job": created_job,
-        "list_jobs": lambda: hook.list_jobs(limit=5),
-        "get_job": lambda: hook.get_job(job_id=ctx["job"].id),
-        "get_job_logs": lambda: hook.get_job_logs(job_id=ctx["job"].id),
-        "cancel_job": lambda: hook.cancel_job(job_id=hook.create_job(query="x", environment=SIMULATED).id),
-        "list_clusters": hook.list_clusters,
-        "list_datasets": hook.list_datasets,
-        "get_dataset_info": lambda: hook.get_dataset_info(
-            namespace="@local", project="default", name="contract_ds"
-        ),
-        "get_dataset_job_versions": lambda: hook.get_dataset_job_versions(job_id=ctx["job"].id),
-        "ls": lambda: hook.ls(source="s3://b"),
+        "list_jobs": listed_jobs,
+        "get_job": got_job,
+        "get_job_logs": got_logs,
+        "cancel_job": cancelled,
+        "list_clusters": clusters,
+        "list_datasets": datasets,
+        "get_dataset_info": dataset_info,
+        "get_dataset_job_versions": job_versions,
+        "ls": listed_storage,
         "trigger_pipeline": triggered,
         "run_pipeline": ran,
-        "get_pipeline": lambda: hook.get_pipeline(pipeline_id=ctx["run"].pipeline_id),
-        "list_pipelines": hook.list_pipelines,
-        "update_pipeline_settings": lambda: hook.update_pipeline_settings(
-            pipeline_name=ctx["definition"].name, workers=2
-        ),
-        "duplicate_pipeline": lambda: hook.duplicate_pipeline(pipeline_id=ctx["definition"].pipeline_id),
-        "pause_pipeline": lambda: hook.pause_pipeline(
-            pipeline_id=hook.run_pipeline(definition_id=ctx["definition"].pipeline_id).pipeline_id
-        ),
-        "resume_pipeline": lambda: hook.resume_pipeline(name=ctx["definition"].name),
-        "remove_job_from_pipeline": lambda: hook.remove_job_from_pipeline(
-            pipeline_id=hook.duplicate_pipeline(pipeline_id=ctx["definition"].pipeline_id).pipeline_id,
-            job_id=ctx["job"].id,
-        ),
+        "get_pipeline": got_pipeline,
+        "list_pipelines": listed_pipelines,
+        "update_pipeline_settings": settings,
+        "duplicate_pipeline": duplicated,
+        "pause_pipeline": paused,
+        "resume_pipeline": resumed,
+        "remove_job_from_pipeline": removed_job,
         "create_schedule": scheduled,
-        "get_schedule": lambda: hook.get_schedule(schedule_id=ctx["schedule"].id),
-        "list_schedules": hook.list_schedules,
-        "update_schedule": lambda: hook.update_schedule(schedule_id=ctx["schedule"].id, pause_pipeline=True),
-        "delete_schedule": lambda: hook.delete_schedule(schedule_id=ctx["schedule"].id),
+        "get_schedule": got_schedule,
+        "list_schedules": listed_schedules,
+        "update_schedule": updated_schedule,
+        "delete_schedule": deleted_schedule,
         "create_access_group": grouped,
-        "list_access_groups": hook.list_access_groups,
-        "update_access_group": lambda: hook.update_access_group(group_id=ctx["group"]["id"], name="renamed"),
-        "add_access_group_member": lambda: hook.add_access_group_member(
-            group_id=ctx["group"]["id"], user_id=1, role="read"
-        ),
-        "list_access_group_members": lambda: hook.list_access_group_members(group_id=ctx["group"]["id"]),
-        "update_access_group_member": lambda: hook.update_access_group_member(
-            group_id=ctx["group"]["id"], user_id=1, role="write"
-        ),
-        "remove_access_group_member": lambda: hook.remove_access_group_member(
-            group_id=ctx["group"]["id"], user_id=1
-        ),
+        "list_access_groups": listed_groups,
+        "update_access_group": renamed_group,
+        "add_access_group_member": added_member,
+        "list_access_group_members": listed_members,
+        "update_access_group_member": updated_member,
+        "remove_access_group_member": removed_member,
         "create_access_rule": ruled,
-        "list_access_rules": hook.list_access_rules,
-        "update_access_rule": lambda: hook.update_access_rule(rule_id=ctx["rule"]["id"], permission="write"),
-        "delete_access_rule": lambda: hook.delete_access_rule(rule_id=ctx["rule"]["id"]),
-        "delete_access_group": lambda: hook.delete_access_group(group_id=ctx["group"]["id"]),
+        "list_access_rules": listed_rules,
+        "update_access_rule": updated_rule,
+        "delete_access_rule": deleted_rule,
+        "delete_access_group": deleted_group,
     }
     assert set(calls) == set(API_CALLS)
     for name, call in calls.items():
@@ -453,3 +598,21 @@ def test_every_api_call_is_served_by_the_emulator(
     # Every call reached the server over HTTP: the emulator's own request log has a 2xx for each path used.
     statuses = {entry["status"] for entry in fresh_emulator.injector.requests()}
     assert statuses <= {200, 201, 204}, statuses
+    # Nothing landed in the token's first team.
+    assert all(job.team == team for job in state.jobs.values())
+    assert all(item.team == team for item in state.pipelines.values())
+
+
+def test_log_lines_keep_the_servers_ids(hook: StudioHook) -> None:
+    """The emulator numbers these lines 5, 12, 19: a client that numbered them by position would say 1, 2, 3."""
+    environment = {
+        **SIMULATED,
+        "STUDIO_EMULATOR_DURATION": "0.05",
+        "STUDIO_EMULATOR_LOG_TEXT": "alpha\\nbeta\\ngamma",
+        "STUDIO_EMULATOR_LOG_ID_START": "5",
+        "STUDIO_EMULATOR_LOG_ID_STEP": "7",
+    }
+    job = wait_for_job(hook, hook.create_job(query="x", environment=environment).id)
+    assert job.status is JobStatus.COMPLETE
+    lines = hook.get_job_logs(job_id=job.id)
+    assert [(line.id, line.message) for line in lines] == [(5, "alpha\n"), (12, "beta\n"), (19, "gamma\n")]
