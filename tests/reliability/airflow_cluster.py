@@ -1,0 +1,252 @@
+"""A real, multi-process Airflow for the reliability suite: scheduler, dag-processor, triggerer(s) and
+api-server as separate ``airflow`` processes on SQLite, in an isolated ``AIRFLOW_HOME``.
+
+Every process runs in its own session (process group), so ``kill(name)`` can ``kill -9`` a component
+with all its children (the triggerer's runner subprocess, the scheduler's task supervisors), the way a
+crashed machine would lose them. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+#: Generous: each wait ends as soon as its condition holds.
+START_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.5) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class AirflowCluster:
+    """One Airflow installation in ``home`` and the processes started on it.
+
+    :param home: the ``AIRFLOW_HOME`` (a fresh temporary directory).
+    :param dags: the DAGs folder.
+    :param connections: ``AIRFLOW_CONN_*`` values by connection id (dicts, sent as JSON).
+    :param extra_env: more environment for every process.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        dags: Path,
+        connections: Mapping[str, Mapping[str, Any]],
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.dags = dags
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AIRFLOW", "DATACHAIN_STUDIO_", "PYTEST", "COV_"))
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "16",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__CORE__FERNET_KEY": "",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": "reliability-suite-jwt-secret-0123456789abcdef",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        for conn_id, value in connections.items():
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(dict(value))
+        env.update(extra_env or {})
+        self.env = env
+        self._token: str | None = None
+
+    # ---- processes ---------------------------------------------------------------------------------
+
+    def cli(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run one ``airflow`` command to its end; fail with its output when it fails."""
+        done = subprocess.run(
+            [AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"airflow {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        return done
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start a long-running component (``scheduler``, ``triggerer``, ...) in its own session."""
+        out = (self.home / f"{name}.out").open("ab")
+        process = subprocess.Popen(
+            [AIRFLOW, *args],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        self.processes[name] = process
+        return process
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` (``kill -9`` by default) to a component's whole process group."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        """Stop every component still running (SIGTERM, then SIGKILL), each by its process group."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=20)
+
+    def output(self, name: str) -> str:
+        path = self.home / f"{name}.out"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def boot(self) -> None:
+        """Migrate the database, start the api-server, scheduler, dag-processor and one triggerer."""
+        self.cli("db", "migrate", timeout=300)
+        self.start("api-server", "api-server", "--port", str(self.port), "--host", "127.0.0.1")
+        self.start("scheduler", "scheduler")
+        self.start("dag-processor", "dag-processor")
+        self.start("triggerer-1", "triggerer")
+        wait_until(self._healthy, timeout=START_TIMEOUT, what="the Airflow api-server to answer")
+
+    def _healthy(self) -> bool:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{self.output(name)[-4000:]}")
+        try:
+            return httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # ---- REST API ------------------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        """A token of the simple auth manager (every user is an admin here)."""
+        if self._token is None:
+            response = httpx.get(f"{self.url}/auth/token", timeout=30)
+            response.raise_for_status()
+            self._token = str(response.json()["access_token"])
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method,
+            f"{self.url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+            **kwargs,
+        )
+        if response.status_code >= 400:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text[:2000]}")
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = START_TIMEOUT) -> None:
+        def parsed() -> bool:
+            try:
+                self.api("GET", f"/dags/{dag_id}")
+            except AssertionError:
+                return False
+            return True
+
+        wait_until(parsed, timeout=timeout, what=f"DAG {dag_id} to be parsed")
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, run_id: str) -> None:
+        self.api("POST", f"/dags/{dag_id}/dagRuns", json={"dag_run_id": run_id, "logical_date": None})
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        data = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {item["task_id"]: item for item in data["task_instances"]}
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> str:
+        def finished() -> str | None:
+            state = self.run_state(dag_id, run_id)
+            return state if state in ("success", "failed") else None
+
+        return wait_until(finished, timeout=timeout, what=f"DAG run {run_id} to finish", interval=1.0)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task's log as the UI shows it (worker and triggerer parts), as text."""
+        response = httpx.get(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+            timeout=60,
+        )
+        if response.status_code >= 400:
+            raise AssertionError(f"log of {task_id}: {response.status_code} {response.text[:2000]}")
+        content = response.json().get("content")
+        if isinstance(content, list):
+            return "\n".join(
+                str(item.get("event", "")) if isinstance(item, dict) else str(item) for item in content
+            )
+        return str(content)
+
+
+__all__ = ["AirflowCluster", "free_port", "wait_until"]

@@ -1,0 +1,117 @@
+"""The DAG files the multi-process Airflow scenarios write into their temporary DAGs folder.
+
+Each Studio job task prints distinct words (``<task>-w01`` ...) spread over its run, so a test can find
+every line of its job in the task log and count how often each was written.
+"""
+
+from __future__ import annotations
+
+RESTART_DAG_ID = "reliability_triggerer_restart"
+WORKER_DAG_ID = "reliability_worker_crash"
+KILL_DAG_ID = "reliability_mark_failed"
+
+#: Job tasks of the restart DAG, and how many words each job prints.
+RESTART_JOB_TASKS = ("job_a", "job_b", "job_c", "job_d")
+WORDS_PER_JOB = 12
+PIPELINE_TASK = "pipeline"
+
+
+def words(task_id: str, count: int = WORDS_PER_JOB) -> list[str]:
+    return [f"{task_id}-w{i:02d}" for i in range(1, count + 1)]
+
+
+RESTART_DAG = '''
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from studio_provider.operators.job import StudioRunJobOperator
+from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
+
+
+def environment(task_id, duration):
+    words = "\\\\n".join(f"{{task_id}}-w{{i:02d}}" for i in range(1, {words_per_job} + 1))
+    return {{
+        "STUDIO_EMULATOR_EXECUTOR": "simulated",
+        "STUDIO_EMULATOR_DURATION": str(duration),
+        "STUDIO_EMULATOR_LOG_TEXT": words,
+    }}
+
+
+with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    for task_id in {job_tasks!r}:
+        StudioRunJobOperator(
+            task_id=task_id,
+            query="print('reliability')",
+            query_name=task_id + ".py",
+            environment=environment(task_id, {duration}),
+            deferrable=True,
+            poll_interval=0.5,
+            timeout=600,
+            retries=0,
+        )
+    StudioTriggerPipelineOperator(
+        task_id="{pipeline_task}",
+        datasets=[{pipeline_dataset!r}],
+        deferrable=True,
+        poll_interval=0.5,
+        stream_logs=True,
+        timeout=600,
+        retries=0,
+    )
+'''
+
+WORKER_DAG = '''
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from studio_provider.operators.job import StudioRunJobOperator
+
+with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    StudioRunJobOperator(
+        task_id="on_worker",
+        query="print('worker')",
+        query_name="on_worker.py",
+        environment={{
+            "STUDIO_EMULATOR_EXECUTOR": "simulated",
+            "STUDIO_EMULATOR_DURATION": "{duration}",
+            "STUDIO_EMULATOR_LOG_TEXT": "\\\\n".join(f"on_worker-w{{i:02d}}" for i in range(1, 9)),
+        }},
+        deferrable=False,
+        poll_interval=0.5,
+        timeout=600,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+    )
+'''
+
+KILL_DAG = '''
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from studio_provider.operators.job import StudioRunJobOperator
+
+with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    StudioRunJobOperator(
+        task_id="deferred",
+        query="print('deferred')",
+        query_name="deferred.py",
+        environment={{
+            "STUDIO_EMULATOR_EXECUTOR": "simulated",
+            "STUDIO_EMULATOR_DURATION": "300",
+            "STUDIO_EMULATOR_LOG_TEXT": "deferred-w01",
+        }},
+        deferrable=True,
+        poll_interval=0.5,
+        timeout=600,
+        retries=0,
+    )
+'''
