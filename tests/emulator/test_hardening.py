@@ -357,3 +357,37 @@ def test_token_file_errors_name_the_flag(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=30, check=False,
         )
         assert result.returncode == 2 and "--token-file" in result.stderr
+
+
+# ---- 19: the documents agree with the code ----------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_every_cli_flag_and_emulator_key_is_documented() -> None:
+    import re
+
+    import studio_provider.emulator as package
+
+    text = (DOCS / "emulator.md").read_text() + (DOCS / "emulator-faults.md").read_text()
+    flags = [option for action in build_parser()._actions for option in action.option_strings if option.startswith("--")]
+    assert "--token-file" in flags and "--max-body-bytes" in flags
+    assert [flag for flag in flags if f"`{flag}" not in text and flag != "--help"] == []
+    source = "".join(path.read_text() for path in Path(package.__file__).parent.glob("*.py"))
+    keys = set(re.findall(r'"(STUDIO_EMULATOR_[A-Z_]+)"', source)) - {"STUDIO_EMULATOR_TOKEN"}
+    assert len(keys) > 10 and sorted(key for key in keys if key not in text) == []
+
+
+def test_docs_do_not_promise_unauthenticated_admin_endpoints(fresh_emulator: EmulatorServer) -> None:
+    text = (DOCS / "emulator.md").read_text() + (DOCS / "emulator-faults.md").read_text()
+    assert "no auth" not in text.lower() and "excepted" not in text
+    assert "act on **every team**" in text or "act on **every** team" in text
+    admin = [
+        ("GET", "/faults"), ("POST", "/faults"), ("DELETE", "/faults"), ("DELETE", "/faults/1"),
+        ("GET", "/requests"), ("GET", "/counters"), ("POST", "/observations/reset"), ("GET", "/clock"),
+        ("POST", "/clock/advance"), ("POST", "/datasets"), ("POST", "/storage"), ("POST", "/uploads"),
+        ("GET", "/state"),
+    ]
+    for method, path in admin:
+        response = httpx.request(method, f"{fresh_emulator.url}/_emulator{path}", json={}, timeout=10)
+        assert response.status_code == 401, (method, path, response.status_code)
