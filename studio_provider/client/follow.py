@@ -14,7 +14,8 @@ waits iterate :func:`follow_job`; it
   :class:`~.errors.StudioAuthenticationError` or :class:`~.errors.StudioNotFoundError`.
 
 In the steady state a WebSocket follow sends no REST request at all: one handshake, then at most one
-final status read once the socket reported the end.
+final status read once the socket reported the end (only when the stream's record lacks the outcome,
+unless asked for).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from .wait import Deadline, ReconnectDelays, is_transient, reconnect_delays, sle
 log = logging.getLogger(__name__)
 
 #: Seconds between the client's own WebSocket keep-alive pings (they detect half-open connections).
-WS_PING_INTERVAL = 30.0
+WS_PING_INTERVAL = 60.0
 #: Seconds to wait for a pong, and for the closing handshake when the consumer stops.
 WS_PING_TIMEOUT = 30.0
 WS_CLOSE_TIMEOUT = 2.0
@@ -100,7 +101,8 @@ class JobFollower:
     :param use_websocket: follow over the WebSocket; ``False`` polls REST only.
     :param with_logs: yield log lines; ``False`` follows the status only.
     :param final_status_read: after the socket reported a terminal status, read the job once over REST
-        for its full record (URL, timestamps); one request per follow.
+        for its full record: ``True`` always, ``False`` never, ``None`` (default) only when the stream's
+        record lacks the outcome (no ``exit_code``, or a failure without ``error_message``).
     """
 
     def __init__(
@@ -113,7 +115,7 @@ class JobFollower:
         poll_interval: float = 10.0,
         use_websocket: bool = True,
         with_logs: bool = True,
-        final_status_read: bool = True,
+        final_status_read: bool | None = None,
     ) -> None:
         if not isinstance(job_id, str) or not job_id.strip():
             raise ValueError(f"job_id must be a non-empty Studio job id, got {job_id!r}.")
@@ -282,18 +284,25 @@ class JobFollower:
             events.append(status_event)
         return events
 
+    def _needs_final_read(self) -> bool:
+        if self.final_status_read is not None:
+            return self.final_status_read
+        if "exit_code" not in self._raw:
+            return True
+        failed = JobStatus.parse(self._raw.get("status")) is JobStatus.FAILED
+        return failed and not self._raw.get("error_message")
+
     async def _final_read(self) -> None:
-        """The socket said the job ended: one REST read for the full record (best effort)."""
-        if not self.final_status_read:
+        """The socket said the job ended: one REST read for the full record (best effort, bounded)."""
+        if not self._needs_final_read():
             return
+        timeout = max(self.deadline.cap(self.client.config.timeout), 0.001)
         try:
-            job = await asyncio.wait_for(self.client.get_job(job_id=self.job_id), self.deadline.cap(30.0))
+            job = await asyncio.wait_for(self.client.get_job(job_id=self.job_id), timeout)
         except (StudioAuthenticationError, StudioNotFoundError):
             raise
         except Exception as exc:  # the socket's own status stands
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            log.info("Final status read of %s failed (%s); using the stream's status.", self.awaited, exc)
+            log.info("Final status read of %s failed (%r); using the stream's status.", self.awaited, exc)
             return
         if job.status.is_terminal:
             self._raw = {**self._raw, **job.raw}
@@ -505,7 +514,7 @@ async def follow_job(
     poll_interval: float = 10.0,
     use_websocket: bool = True,
     with_logs: bool = True,
-    final_status_read: bool = True,
+    final_status_read: bool | None = None,
 ) -> AsyncIterator[FollowEvent]:
     """Follow a job until it ends: yields :class:`LogEvent` and :class:`StatusEvent`, ending right after
     the terminal :class:`StatusEvent`.
@@ -525,7 +534,9 @@ async def follow_job(
     :param use_websocket: ``False`` polls REST only (``get_job`` + ``get_job_logs``).
     :param with_logs: ``False`` follows the status only.
     :param final_status_read: once the socket reported the end, read the job's full record over REST
-        (one request; ``False`` ends with the stream's own status fields and saves that request).
+        (one request): ``True`` always, ``False`` never, ``None`` only when the stream's record lacks the
+        outcome. Without it the last event carries the stream's fields (status, exit code, error
+        message, finish time) and possibly no ``url``.
     :raises StudioDeadlineExceeded: the deadline passed first; the caller cancels the job.
     :raises StudioAuthenticationError: the token was refused (handshake or REST 401/403).
     :raises StudioNotFoundError: the team has no such job.

@@ -109,18 +109,34 @@ async def test_a_job_is_followed_to_complete_over_the_websocket(
 
     seen = await follow(client, job.id, deadline=Deadline.after(BOUND))
 
-    # The request budget of a WebSocket wait: one handshake and one final status read, nothing else.
+    # The request budget of a WebSocket wait: one handshake; the stream's last frame has the outcome.
+    assert emulator.injector.counters()["total"] == 1
     assert emulator.injector.count("WS", WS_PATH) == 1
-    assert emulator.injector.count("GET", JOBS_PATH) == 1
-    assert emulator.injector.counters()["total"] == 2
     expected = await all_lines(client, job.id)
     assert len(expected) == 6
     assert seen.lines == expected
     assert_statuses_in_order(seen.statuses)
     assert seen.final.status is JobStatus.COMPLETE
     assert seen.final.exit_code == 0
-    assert seen.final.url and job.id in seen.final.url  # the final REST read filled the full record
+    assert seen.final.finished_at
     assert seen.order[-1] == "status"
+
+
+async def test_the_final_status_read_fills_the_full_record(
+    emulator: EmulatorServer, client: AsyncStudioClient
+) -> None:
+    job = await client.create_job(query="x", query_type="SHELL", environment=simulated(0.4, 2))
+    emulator.injector.reset_observations()
+
+    seen = await follow(client, job.id, final_status_read=True)
+
+    assert seen.final.status is JobStatus.COMPLETE
+    assert seen.final.url and job.id in seen.final.url
+    assert seen.final.name == job.name
+    # Still within the budget of two requests per wait.
+    assert emulator.injector.count("WS", WS_PATH) == 1
+    assert emulator.injector.count("GET", JOBS_PATH) == 1
+    assert emulator.injector.counters()["total"] == 2
 
 
 async def test_a_failing_job_ends_failed_with_its_exit_code_and_message(client: AsyncStudioClient) -> None:
@@ -209,29 +225,32 @@ async def test_an_unknown_job_is_not_found(client: AsyncStudioClient, use_websoc
 
 async def test_an_outage_mid_wait_is_survived(emulator: EmulatorServer, client: AsyncStudioClient) -> None:
     job = await client.create_job(query="x", query_type="SHELL", environment=simulated(2.0, 8))
-    outage_started = asyncio.Event()
+    # The socket is cut right after the job frame and the first log frame ...
+    emulator.injector.add_rule("ws_disconnect", path=WS_PATH, after_frames=2, count=1)
+    outage_started = False
 
     async def run() -> Followed:
+        nonlocal outage_started
         seen = Followed()
         async for event in follow_job(client, job.id, poll_interval=0.3):
             if isinstance(event, LogEvent):
                 seen.lines.append(event.line)
-                if not outage_started.is_set():
-                    # Everything fails for 3 s, and the open socket is cut right away.
+                if not outage_started:
+                    # ... and from then on every request fails for 3 s: reconnects and REST reads alike.
                     emulator.injector.add_rule("outage", seconds=3)
-                    emulator.injector.add_rule("ws_disconnect", path=WS_PATH, after_frames=0, count=1)
-                    outage_started.set()
+                    outage_started = True
             else:
                 seen.statuses.append(event.job)
         return seen
 
     seen = await asyncio.wait_for(run(), BOUND)
 
-    assert outage_started.is_set()
+    assert outage_started
+    refused = [r for r in emulator.injector.requests() if "outage" in str(r.get("fault"))]
+    assert refused, "the outage refused nothing: the test did not test it"
     assert seen.final.status is JobStatus.COMPLETE
     assert seen.lines == await all_lines(client, job.id)
-    failed = [r for r in emulator.injector.requests() if r.get("fault", "") and "outage" in str(r["fault"])]
-    assert failed, "the outage refused nothing: the test did not test it"
+    assert_statuses_in_order(seen.statuses)
 
 
 @pytest.mark.parametrize("use_websocket", [True, False])

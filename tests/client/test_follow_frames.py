@@ -150,7 +150,7 @@ async def test_every_frame_shape(studio: ScriptedStudio, elsewhere: ScriptedStud
             {"logs": [{"id": 3, "message": "c\n"}, {"id": 4, "message": "d\n"}]},
             {"log_blobs": ["/blobs/chunk-1.txt"]},  # the same blob again: fetched once
             {"type": "ping"},
-            {"job": {"id": JOB_ID, "status": "COMPLETE", "exit_code": 0}},
+            {"job": {"id": JOB_ID, "status": "COMPLETE"}},  # no outcome: one REST read completes it
         ]
     ]
     studio.rest_jobs = [FINAL_JOB]
@@ -162,7 +162,7 @@ async def test_every_frame_shape(studio: ScriptedStudio, elsewhere: ScriptedStud
     # Lines without an id carry the last id before them: always a safe resume point.
     assert [line.id for line in lines] == [0, 0, 1, 2, 3, 3, 4]
     assert [job.status for job in statuses] == [JobStatus.RUNNING, JobStatus.COMPLETE]
-    assert statuses[-1].url == FINAL_JOB["url"]  # the one final REST read
+    assert (statuses[-1].url, statuses[-1].exit_code) == (FINAL_JOB["url"], 0)  # the one final REST read
     assert studio.paths("/api/datachain/jobs") == [f"/api/datachain/jobs/?team_name={TEAM}&job_id={JOB_ID}&limit=20"]
     # The socket and the same-origin blob carry the token; the other origin never sees it.
     (ws_path, ws_headers), = studio.handshakes
@@ -209,8 +209,9 @@ async def test_an_early_clean_close_reconnects_and_drops_replayed_lines(studio: 
     assert [job.status for job in statuses] == [JobStatus.RUNNING, JobStatus.FAILED]
     assert (statuses[-1].exit_code, statuses[-1].error_message) == (2, "boom")
     assert len(studio.handshakes) == 2
-    # One status read when the socket closed early, one final read: no polling while the socket worked.
-    assert len(studio.paths("/api/datachain/jobs")) == 2
+    # One status read when the socket closed early; no polling while the socket worked, and no final
+    # read: the last frame had the outcome.
+    assert len(studio.paths("/api/datachain/jobs")) == 1
 
 
 async def test_a_resumed_follow_skips_old_lines_and_unnumbered_blobs(studio: ScriptedStudio) -> None:
