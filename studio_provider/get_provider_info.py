@@ -52,6 +52,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["studio_provider.triggers.job", "studio_provider.triggers.pipeline"],
             }
         ],
+        "task-decorators": [
+            {
+                "name": "datachain_studio",
+                "class-name": "studio_provider.decorators.datachain_studio.datachain_studio_task",
+            }
+        ],
         "extra-links": [
             "studio_provider.links.StudioJobLink",
             "studio_provider.links.StudioPipelineLink",

@@ -1,0 +1,314 @@
+"""``@task.datachain_studio`` against the emulator: the emulator's local executor runs the generated script as
+a real Python process, so what the function prints and returns is really printed and returned there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import task
+
+from studio_provider.decorators.datachain_studio import (
+    SUMMARY_XCOM_KEY,
+    StudioDecoratedOperator,
+    datachain_studio_task,
+)
+from studio_provider.decorators.function_script import RETURN_MARKER, build_script, returned_value
+from studio_provider.emulator import EmulatorServer
+from studio_provider.exceptions import StudioJobFailedError
+from studio_provider.get_provider_info import get_provider_info
+from studio_provider.hooks.studio import StudioHook
+from tests.operators.test_dag_run import DAGS, airflow_db, stored_xcoms  # noqa: F401 (airflow_db: fixture)
+from tests.studio_tasks import FakeTaskInstance, run_deferred, studio_lines, task_context
+
+LIMIT = 7  # a module-level name: functions that read it are refused
+
+
+def new_ti(task_id: str) -> FakeTaskInstance:
+    """A task instance of its own DAG run: the session emulator keeps other tests' jobs, and the
+    exactly-once rule would return a job of the same task and run id."""
+    return FakeTaskInstance(task_id=task_id, run_id=f"manual__{uuid.uuid4()}")
+
+
+def operator_of(called: Any) -> StudioDecoratedOperator:
+    """The operator behind a decorated function's call (an XComArg)."""
+    op = called.operator
+    assert isinstance(op, StudioDecoratedOperator)
+    return op
+
+
+@pytest.fixture
+def shared(studio_connection: Callable[..., str], studio_emulator: EmulatorServer) -> StudioHook:
+    """A connection to the session emulator (local executor: jobs are real processes)."""
+    studio_connection()
+    return StudioHook()
+
+
+@pytest.fixture
+def fresh(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
+    """A connection to an emulator of this test alone, whose request counters start at zero."""
+    studio_connection(fresh_emulator)
+    fresh_emulator.injector.reset_observations()
+    return fresh_emulator
+
+
+# ---- registration ------------------------------------------------------------------------------------
+
+
+def test_task_datachain_studio_is_registered_through_the_provider_info() -> None:
+    (entry,) = get_provider_info()["task-decorators"]
+    assert entry == {
+        "name": "datachain_studio",
+        "class-name": "studio_provider.decorators.datachain_studio.datachain_studio_task",
+    }
+    # Resolved by Airflow's providers manager from the installed provider's entry point.
+    assert task.datachain_studio is datachain_studio_task
+
+    @task.datachain_studio(task_id="registered", environment={"A": "1"}, priority=2)
+    def registered() -> None:
+        print("hello")
+
+    op = operator_of(registered())
+    assert op.custom_operator_name == "@task.datachain_studio"
+    assert op.get_query_type() == "PYTHON" and op.get_query_name() == "registered.py"
+    assert op.environment == {"A": "1"} and op.priority == 2
+
+
+# ---- the function on the emulator --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_function_runs_in_studio_with_its_arguments_and_returns_its_value(
+    shared: StudioHook, capsys: pytest.CaptureFixture[str], deferrable: bool
+) -> None:
+    @task.datachain_studio(task_id="count_words", deferrable=deferrable, poll_interval=0.3, timeout=60)
+    def count_words(words: list[str], options: dict[str, Any], *, upper: bool = False, ds: str | None = None):
+        import os
+
+        for word in words:
+            print(f"seen-{word.upper() if upper else word}")
+        return {
+            "count": len(words),
+            "options": options,
+            "ds": ds,
+            "in_studio": os.environ.get("DATACHAIN_IS_STUDIO"),
+        }
+
+    op = operator_of(count_words(["a", "b", "c"], {"depth": 2, "tags": ("x", "y")}, upper=True))
+    ti = new_ti("count_words")
+    context = {**task_context(ti), "ds": "2026-11-22"}
+
+    result = run_deferred(op, context) if deferrable else op.execute(context)
+
+    # The value crossed the job as JSON (the tuple became a list); ds came from the context.
+    assert result == {
+        "count": 3,
+        "options": {"depth": 2, "tags": ["x", "y"]},
+        "ds": "2026-11-22",
+        "in_studio": "true",
+    }
+    job_id = ti.xcom["job_id"]
+    summary = ti.xcom[SUMMARY_XCOM_KEY]
+    assert summary["job_id"] == job_id and summary["status"] == "COMPLETE" and summary["exit_code"] == 0
+    # The printed lines reach the task log once each, then the return value's marker line.
+    lines = studio_lines(capsys.readouterr().out, job_id)
+    assert lines[:3] == ["seen-A", "seen-B", "seen-C"]
+    assert len(lines) == 4 and lines[3].startswith(RETURN_MARKER)
+    job = shared.get_job(job_id=job_id)
+    assert job.name.startswith("count_words.py [airflow:")
+    query = job.raw["query"]
+    assert query.startswith("# Generated by @task.datachain_studio")
+    assert "@task.datachain_studio(" not in query  # the decorator line is stripped
+    assert "count_words(*[['a', 'b', 'c'], {'depth': 2, 'tags': ['x', 'y']}]" in query
+    assert op.query == query  # shown in the rendered template fields after the run
+
+
+def test_function_returning_none_returns_none_and_prints_no_marker(
+    shared: StudioHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @task.datachain_studio(task_id="quiet", deferrable=False, poll_interval=0.3, timeout=60)
+    def quiet(n: int) -> None:
+        print(f"quiet-{n}")
+
+    ti = new_ti("quiet")
+    assert operator_of(quiet(5)).execute(task_context(ti)) is None
+    assert studio_lines(capsys.readouterr().out, ti.xcom["job_id"]) == ["quiet-5"]
+
+
+def test_a_return_value_that_is_not_json_fails_the_job_saying_so(shared: StudioHook) -> None:
+    @task.datachain_studio(task_id="returns_a_set", deferrable=False, poll_interval=0.3, timeout=60)
+    def returns_a_set():
+        return {1, 2}
+
+    with pytest.raises(StudioJobFailedError, match="returns_a_set returned a value that is not JSON"):
+        operator_of(returns_a_set()).execute(task_context(new_ti("returns_a_set")))
+
+
+def test_a_function_that_raises_fails_the_task_with_its_message(shared: StudioHook) -> None:
+    @task.datachain_studio(task_id="boom", deferrable=False, poll_interval=0.3, timeout=60)
+    def boom(reason: str):
+        raise RuntimeError(reason)
+
+    with pytest.raises(StudioJobFailedError, match=r"exit code 1\).*RuntimeError: out of coffee"):
+        operator_of(boom("out of coffee")).execute(task_context(new_ti("boom")))
+
+
+def test_decorator_through_a_real_dag_run(
+    airflow_db: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    shared: StudioHook,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """An upstream task's XCom feeds the function; the deferred job's printed lines reach the task log."""
+    from tests.dags.studio_decorator_dag import dag
+
+    bundle = {
+        "name": "studio-provider-tests",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(DAGS), "refresh_interval": 0},
+    }
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
+
+    run = dag.test()
+
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    xcoms = stored_xcoms(dag.dag_id, run.run_id, "shout")
+    job_id = xcoms["job_id"]
+    assert xcoms["return_value"] == {"count": 6, "job": job_id, "run_id": run.run_id}
+    assert xcoms[SUMMARY_XCOM_KEY]["status"] == "COMPLETE"  # type: ignore[index]
+    assert xcoms["_link_StudioJobLink"] == xcoms["job_url"]
+    lines = studio_lines(capfd.readouterr().out, str(job_id))
+    assert lines[:-1] == [f"word-{w}" for w in ["alpha", "beta", "gamma"] * 2]
+    assert lines[-1].startswith(RETURN_MARKER)
+    job = shared.get_job(job_id=str(job_id))
+    assert job.name.startswith("shout.py [airflow:") and job.raw["environment"] == {"GREETING": "hi"}
+
+
+# ---- what is refused, before any request -------------------------------------------------------------
+
+
+def test_non_json_argument_is_refused_when_the_dag_is_parsed() -> None:
+    @task.datachain_studio(task_id="dated")
+    def dated(label: str, when: Any) -> None:
+        print(label, when)
+
+    with pytest.raises(ValueError, match=r"dated: argument 'when' .* JSON-serializable: datetime"):
+        dated("x", datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match=r"argument 'label' .* set has no JSON form"):
+        dated({"a"}, when="2026-01-01")
+    with pytest.raises(ValueError, match=r"argument 'when' .*Out of range float"):
+        dated("x", when=float("nan"))
+
+
+def test_non_json_value_known_only_at_run_time_fails_before_any_request(fresh: EmulatorServer) -> None:
+    @task.datachain_studio(task_id="late")
+    def late(value: Any, ti: Any = None) -> None:
+        print(value)
+
+    op = operator_of(late("placeholder"))
+    op.op_args = [object()]  # what a resolved XCom could hold
+    with pytest.raises(ValueError, match=r"late: argument 'value' .* object is not JSON-serializable"):
+        op.execute(task_context())
+    op.op_args = ["fine"]  # a context value the function asks for is checked the same way
+    with pytest.raises(ValueError, match=r"argument 'ti' .* FakeTaskInstance is not JSON-serializable"):
+        op.execute(task_context())
+    assert fresh.injector.counters()["total"] == 0
+
+
+def test_closure_variable_is_refused_when_the_dag_is_parsed() -> None:
+    threshold = 3
+
+    @task.datachain_studio(task_id="uses_closure")
+    def uses_closure(values: list[int]) -> list[int]:
+        return [v for v in values if v > threshold]
+
+    with pytest.raises(ValueError, match=r"uses_closure uses threshold from an enclosing function .* arguments"):
+        uses_closure([1, 5])
+
+
+def test_module_level_names_are_refused_and_imports_inside_are_fine() -> None:
+    @task.datachain_studio(task_id="uses_module")
+    def uses_module() -> str:
+        return json.dumps(list(range(LIMIT)))
+
+    with pytest.raises(ValueError, match=r"module-level name\(s\) LIMIT, json, .*import modules inside"):
+        uses_module()
+
+    @task.datachain_studio(task_id="default_from_module")
+    def default_from_module(n: int = LIMIT) -> int:
+        return n
+
+    with pytest.raises(ValueError, match=r"module-level name\(s\) LIMIT"):
+        default_from_module()
+
+    @task.datachain_studio(task_id="self_contained")
+    def self_contained(n: int) -> str:
+        import json
+
+        def helper(k: int) -> list[int]:
+            return sorted(range(k), reverse=True)
+
+        return json.dumps(helper(n))
+
+    assert operator_of(self_contained(3)).task_id == "self_contained"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"query": "print(1)"}, "do not pass query or query_file"),
+        ({"query_file": "etl.py"}, "do not pass query or query_file"),
+        ({"query_type": "SHELL"}, "query_type must be PYTHON"),
+        ({"priority": 7}, "priority"),
+        ({"compute_cluster_name": "a", "compute_cluster_id": 1}, "compute_cluster_name"),
+    ],
+    ids=["query", "query_file", "query_type", "priority", "cluster"],
+)
+def test_bad_operator_arguments_are_refused(kwargs: dict[str, Any], match: str) -> None:
+    @task.datachain_studio(task_id="bad", **kwargs)
+    def bad() -> None:
+        print("never")
+
+    with pytest.raises(ValueError, match=match):
+        bad()
+
+
+def test_async_functions_and_lambdas_are_refused() -> None:
+    async def fetch() -> None:
+        print("async")
+
+    with pytest.raises(ValueError, match="fetch is async"):
+        task.datachain_studio(task_id="fetch")(fetch)()
+
+    with pytest.raises(ValueError, match="defined with 'def'"):
+        task.datachain_studio(task_id="lam")(lambda: print("x"))()
+
+
+# ---- the script itself -------------------------------------------------------------------------------
+
+
+def test_generated_script_runs_alone_and_hands_back_its_value(tmp_path: Path) -> None:
+    """The script needs nothing from Airflow or this module: run it with a bare interpreter."""
+
+    @task.datachain_studio(task_id="decorated", deferrable=True)
+    def decorated(rows: list[dict[str, int]], scale: float = 1.0) -> dict[str, float]:
+        """A docstring with {{ braces }} that Jinja must not touch."""
+        total = sum(row["v"] for row in rows) * scale
+        print(f"total={total}")
+        return {"total": total}
+
+    script = build_script(decorated.function, [[{"v": 2}, {"v": 3}]], {"scale": 0.5})
+    path = tmp_path / "job.py"
+    path.write_text(script)
+    done = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "total=2.5"
+    assert returned_value(done.stdout) == (True, {"total": 2.5})
+    assert returned_value("no marker here\n") == (False, None)
