@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from studio_provider.client.dataset_wait import DatasetVersionInfo, dataset_ref, produced_versions
+from studio_provider.client.errors import StudioError
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, AssetAlias, AssetWatcher
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from studio_provider.client.datasets import DatasetRef
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 #: The URI scheme of Studio dataset assets (registered in the provider info with a normalizer).
 SCHEME = "datachain"
@@ -250,13 +253,15 @@ def emit_dataset_events(
 
 
 class StudioDatasetEventsMixin:
-    """What the job and pipeline operators share for assets and lineage: after the task's result is
-    known (``execute``, or ``execute_complete`` after a deferral), the dataset versions its completed
-    Studio job(s) produced become asset events (:func:`emit_dataset_events`) and are kept for
-    OpenLineage (``get_openlineage_facets_on_complete``). A failed job raises before this: no events.
+    """What the job and pipeline operators share for assets and lineage: once the task's result is
+    known (at each return of ``execute`` and ``execute_complete``, through
+    :meth:`record_studio_datasets`), the dataset versions its completed Studio job(s) produced become
+    asset events (:func:`emit_dataset_events`) and are kept for OpenLineage
+    (``get_openlineage_facets_on_complete``). A failed job raises before this: no events.
 
-    A subclass says which Studio jobs a result stands for with :meth:`completed_studio_jobs`, and has
-    ``hook`` (a :class:`~studio_provider.hooks.studio.StudioHook`), ``outlets`` and ``inlets``.
+    A subclass whose result is not a job's says which Studio jobs it stands for by overriding
+    :meth:`completed_studio_jobs`. The operator has ``hook`` (a
+    :class:`~studio_provider.hooks.studio.StudioHook`), ``outlets`` and ``inlets``.
     """
 
     # Provided by the operator (annotations only: nothing is defined here).
@@ -271,21 +276,32 @@ class StudioDatasetEventsMixin:
 
     def completed_studio_jobs(self, result: Any) -> list[tuple[str, str | None]]:
         """The completed Studio jobs ``(job_id, job_url)`` behind a task result (none when the result
-        is not a completed one)."""
-        raise NotImplementedError
+        is not a completed one). This default reads the job operator's result (``job_id``, ``job_url``,
+        ``status``) and the pipeline operators' (a COMPLETED run's ``job_runs[].studio_job_id``)."""
+        if not isinstance(result, Mapping):
+            return []
+        if result.get("status") == "COMPLETE" and result.get("job_id"):
+            return [(str(result["job_id"]), result.get("job_url"))]
+        if result.get("status") == "COMPLETED" and not result.get("is_definition"):
+            runs = result.get("job_runs") or []
+            ids = [
+                str(run["studio_job_id"])
+                for run in runs
+                if isinstance(run, Mapping) and run.get("studio_job_id")
+            ]
+            return [(job_id, self._job_url(job_id)) for job_id in dict.fromkeys(ids)]
+        return []
 
-    def execute(self, context: Any) -> Any:
-        result = super().execute(context)  # type: ignore[misc]
-        self.record_studio_datasets(context, result)
-        return result
+    def _job_url(self, job_id: str) -> str | None:
+        try:
+            return self.hook.get_job(job_id=job_id).url  # type: ignore[no-any-return]
+        except StudioError as exc:
+            self.log.info("Could not read Studio job %s for its URL: %s", job_id, exc)
+            return None
 
-    def execute_complete(self, context: Any, event: Any = None) -> Any:
-        result = super().execute_complete(context, event)  # type: ignore[misc]
-        self.record_studio_datasets(context, result)
-        return result
-
-    def record_studio_datasets(self, context: Any, result: Any) -> None:
-        """Read what the completed job(s) produced and record the asset events."""
+    def record_studio_datasets(self, context: Any, result: R) -> R:
+        """Read what the completed job(s) behind ``result`` produced and record their asset events;
+        returns ``result`` (so ``return self.record_studio_datasets(context, self.finish(...))``)."""
         jobs = self.completed_studio_jobs(result)
         self.studio_jobs = jobs
         hook = self.hook
@@ -300,6 +316,7 @@ class StudioDatasetEventsMixin:
             team=hook.config.team,
             logger=self.log,
         )
+        return result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage inputs and outputs: the Studio datasets the job(s) read and wrote (called by the

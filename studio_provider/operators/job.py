@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from studio_provider.assets import StudioDatasetEventsMixin
 from studio_provider.client import Job, JobStatus, LogLine, StudioError
 from studio_provider.client import validation as check
 from studio_provider.client.wait import Deadline
@@ -78,14 +79,15 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return None
 
 
-class StudioRunJobOperator(BaseOperator):
+class StudioRunJobOperator(StudioDatasetEventsMixin, BaseOperator):
     """Submit a DataChain Studio job, wait for it (deferred or on the worker) with its log lines in the
     task log, and fail unless it completes.
 
     Exactly one Studio job is created per task instance, across retries, worker crashes and lost
     responses (see :mod:`studio_provider.submission`). ``job_id`` and ``job_url`` are pushed to XCom
     before waiting. The return value is a dict: ``job_id``, ``job_url``, ``status``, ``exit_code``,
-    ``duration_seconds`` and ``dataset_versions`` (the dataset versions the job produced).
+    ``duration_seconds`` and ``dataset_versions`` (the dataset versions the job produced; each is also an
+    asset event on every ``AssetAlias`` in ``outlets``, and in OpenLineage: :mod:`studio_provider.assets`).
 
     :param query: the script text (templated). Exclusive with ``query_file``.
     :param query_file: a path to the script, read at execute time (templated).
@@ -375,7 +377,7 @@ class StudioRunJobOperator(BaseOperator):
         ):
             if self.scheduled:
                 self.log.info("Registered the scheduled Studio job %s; not waiting for its runs.", job.id)
-            return self.summarize(job)
+            return self.record_studio_datasets(context, self.summarize(job))
 
         deadline = self._deadline(context, submission)
         if deadline.at is not None:
@@ -412,7 +414,7 @@ class StudioRunJobOperator(BaseOperator):
             )
         finally:
             self._waiting = False
-        return self.finish(result)
+        return self.record_studio_datasets(context, self.finish(result))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger's event: check it and turn it into the task's outcome."""
@@ -421,7 +423,7 @@ class StudioRunJobOperator(BaseOperator):
         except ValueError as exc:
             raise StudioTaskError(f"Studio job trigger sent an unreadable event ({exc}): {event!r}") from exc
         self.job_id = result.job_id
-        return self.finish(result)
+        return self.record_studio_datasets(context, self.finish(result))
 
     def _write_line(self, line: LogLine) -> None:
         self.log.info("%s%s", LOG_PREFIX.format(job_id=self.job_id), line.message.rstrip("\n"))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
+from studio_provider.assets import StudioDatasetEventsMixin
 from studio_provider.client import Pipeline, PipelineStatus, StudioValidationError
 from studio_provider.client import validation as check
 from studio_provider.client.pipelines_wait import (
@@ -91,7 +92,7 @@ def summarize(pipeline: Pipeline, url: str) -> dict[str, Any]:
     }
 
 
-class _PipelineWaiting(BaseOperator):
+class _PipelineWaiting(StudioDatasetEventsMixin, BaseOperator):
     """What the run operators share: starting a run once, XCom, waiting (deferred or here), the outcome."""
 
     operator_extra_links = (StudioPipelineLink(),)
@@ -179,7 +180,7 @@ class _PipelineWaiting(BaseOperator):
             run.status.value,
         )
         if not self.wait_for_completion or run_phase(run) is Phase.SUCCEEDED:
-            return summarize(run, url)
+            return self.record_studio_datasets(context, summarize(run, url))
         deadline = deadline_from_timeout(self.timeout)
         if deadline.at is not None:
             self.log.info("Waiting for Studio pipeline %s until %s.", run.pipeline_id, deadline.describe())
@@ -215,7 +216,7 @@ class _PipelineWaiting(BaseOperator):
             )
         finally:
             self._waiting = False
-        return self.finish(result)
+        return self.record_studio_datasets(context, self.finish(result))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger's event: check it and turn it into the task's outcome."""
@@ -226,7 +227,7 @@ class _PipelineWaiting(BaseOperator):
                 f"Studio pipeline trigger sent an unreadable event ({exc}): {event!r}"
             ) from exc
         self.run_id_ = result.pipeline_id
-        return self.finish(result)
+        return self.record_studio_datasets(context, self.finish(result))
 
     def finish(self, result: PipelineWaitResult) -> dict[str, Any]:
         """The task's outcome: the final state when the run completed, an exception otherwise."""
