@@ -1,0 +1,114 @@
+"""Chain Studio work into one ETL run: two jobs, then a pipeline, all deferrable.
+
+1. ``extract_cities`` uploads a local CSV and runs a local script as a Studio job; the job saves the
+   ``cities`` dataset.
+2. ``city_stats`` runs a second job that reads exactly the version the first job wrote (passed through
+   XCom) and saves ``city_stats``.
+3. ``rebuild_stats`` asks Studio for the pipeline that rebuilds ``city_stats`` from its lineage (both
+   jobs) and runs it.
+4. ``report`` collects the Studio job ids and URLs from XCom.
+
+Every wait is deferred: the worker slot is free while Studio works, and the job's log lines still reach
+the task log (the triggerer streams them).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from studio_provider.operators.job import StudioRunJobOperator
+from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
+
+#: The scripts and data the jobs run with, kept next to the DAG.
+JOBS = Path(__file__).resolve().parent / "studio_jobs"
+
+# --8<-- [start:dag]
+with DAG(
+    dag_id="studio_etl_chain",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["datachain-studio", "example"],
+    doc_md=__doc__,
+    default_args={
+        # Retrying is safe: a retry reconnects to the job its try created instead of submitting another.
+        "retries": 1,
+        "retry_delay": timedelta(seconds=30),
+    },
+) as dag:
+    # --8<-- [start:extract]
+    extract = StudioRunJobOperator(
+        task_id="extract_cities",
+        query_file=str(JOBS / "extract_cities.py"),  # the script's text becomes the job's query
+        files=[str(JOBS / "cities.csv")],  # uploaded first; the job finds it in its working directory
+        environment={"AIRFLOW_RUN_ID": "{{ run_id }}"},
+        deferrable=True,  # wait in the triggerer, not on a worker slot
+        poll_interval=2,  # status reads when the log WebSocket is unavailable (30-60 s in production)
+        timeout=timedelta(minutes=30),  # then the job is cancelled and the task fails
+    )
+    # --8<-- [end:extract]
+
+    # --8<-- [start:stats]
+    # The first job's return value lists the dataset versions it wrote: pin the second job to that one.
+    stats = StudioRunJobOperator(
+        task_id="city_stats",
+        query_file=str(JOBS / "city_stats.py"),
+        files=[str(JOBS / "cities.csv")],
+        environment={
+            "INPUT_DATASET": "{{ ti.xcom_pull(task_ids='extract_cities')['dataset_versions'][0]"
+            "['dataset_name'] }}@v{{ ti.xcom_pull(task_ids='extract_cities')['dataset_versions'][0]"
+            "['version'] }}",
+            "UPSTREAM_JOB_ID": "{{ ti.xcom_pull(task_ids='extract_cities', key='job_id') }}",
+        },
+        deferrable=True,
+        poll_interval=2,
+        timeout=timedelta(minutes=30),
+    )
+    # --8<-- [end:stats]
+
+    # --8<-- [start:pipeline]
+    # Studio builds the pipeline from lineage: city_stats <- city_stats.py <- cities <- extract_cities.py.
+    # Its settings' environment is merged over each job's own: here the re-run reads the newest cities.
+    rebuild = StudioTriggerPipelineOperator(
+        task_id="rebuild_stats",
+        datasets=["city_stats"],
+        environment={"INPUT_DATASET": "cities"},
+        deferrable=True,
+        poll_interval=2,
+        timeout=timedelta(hours=1),  # then the run is paused and the task fails
+        stream_logs=True,  # each job run's log lines, prefixed with its name, in the task log
+    )
+    # --8<-- [end:pipeline]
+
+    # --8<-- [start:report]
+    @task
+    def report(ti: Any = None) -> dict[str, Any]:
+        """What ran in Studio, from XCom: job ids and URLs, and the pipeline's progress."""
+        jobs = {
+            task_id: {
+                "job_id": ti.xcom_pull(task_ids=task_id, key="job_id"),
+                "job_url": ti.xcom_pull(task_ids=task_id, key="job_url"),
+            }
+            for task_id in ("extract_cities", "city_stats")
+        }
+        pipeline = ti.xcom_pull(task_ids="rebuild_stats")
+        summary = {
+            "jobs": jobs,
+            "pipeline": {
+                key: pipeline[key] for key in ("pipeline_id", "name", "url", "status", "completed", "total")
+            },
+        }
+        for task_id, job in jobs.items():
+            print(f"{task_id}: Studio job {job['job_id']} {job['job_url']}")
+        print(f"pipeline {pipeline['name']}: {pipeline['completed']}/{pipeline['total']} {pipeline['url']}")
+        return summary
+
+    # --8<-- [end:report]
+
+    extract >> stats >> rebuild >> report()
+# --8<-- [end:dag]
