@@ -180,7 +180,7 @@ def test_the_wait_ends_failed_for_a_failed_version_and_at_the_deadline(fresh_emu
     verdict, version = asyncio.run(wait(VersionTarget(version="1.0.0"), 30))
     assert verdict is Verdict.FAILED and version is not None and version.status == 3
     assert version.error_message and "did not complete" in version.error_message
-    with pytest.raises(StudioDeadlineExceeded, match="version 9.0.0 of Studio dataset"):
+    with pytest.raises(StudioDeadlineExceeded, match=r"version 9\.0\.0 of Studio dataset"):
         asyncio.run(wait(VersionTarget(version="9"), 0.5))
 
 
