@@ -43,13 +43,30 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": "DataChain Studio",
-                "python-modules": ["studio_provider.sensors.job", "studio_provider.sensors.pipeline"],
+                "python-modules": [
+                    "studio_provider.sensors.job",
+                    "studio_provider.sensors.pipeline",
+                    "studio_provider.sensors.dataset",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "DataChain Studio",
-                "python-modules": ["studio_provider.triggers.job", "studio_provider.triggers.pipeline"],
+                "python-modules": [
+                    "studio_provider.triggers.job",
+                    "studio_provider.triggers.pipeline",
+                    "studio_provider.triggers.dataset",
+                ],
+            }
+        ],
+        # Studio datasets as assets: datachain://<team>/<namespace>/<project>/<dataset> (see assets.py).
+        "asset-uris": [
+            {
+                "schemes": ["datachain"],
+                "handler": "studio_provider.assets.normalize_uri",
+                "factory": "studio_provider.assets.create_asset",
+                "to_openlineage_converter": "studio_provider.openlineage.convert_asset_to_openlineage",
             }
         ],
         "task-decorators": [
