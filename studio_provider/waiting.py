@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
@@ -31,13 +32,16 @@ from studio_provider.client import (
 from studio_provider.client.errors import StudioDeadlineExceeded
 from studio_provider.client.follow import LogEvent, StatusEvent, follow_job
 from studio_provider.client.pool import shared_client
-from studio_provider.client.wait import Deadline
+from studio_provider.client.wait import Deadline, is_transient, reconnect_delays
 
 if TYPE_CHECKING:
     from studio_provider.hooks.studio import StudioHook
 
 #: The prefix of a Studio log line in the Airflow task log.
 LOG_PREFIX = "[studio {job_id}] "
+#: How long a cancel keeps trying while Studio is unreachable (an outage, a deploy), beyond the client's
+#: own retries: a task that gave up on its job must not leave it running unseen.
+CANCEL_GRACE_SECONDS = 300.0
 
 
 class WaitEnd(str, Enum):
@@ -299,15 +303,46 @@ def _already_finished(job_id: str, job: Job | None) -> str:
     return f"Studio job {job_id} was not cancelled: it had already finished (status {status})."
 
 
-def cancel_job(hook: StudioHook, job_id: str, *, log: Any, reason: str) -> None:
-    """Ask Studio to cancel a job; a job that already finished is logged, not an error.
+def cancel_job(
+    hook: StudioHook, job_id: str, *, log: Any, reason: str, grace: float = CANCEL_GRACE_SECONDS
+) -> None:
+    """Ask Studio to cancel a job; a job that already finished is logged, not an error. While Studio is
+    unreachable (5xx, 429, connection failures) the cancel is tried again until it is back, for at most
+    ``grace`` seconds.
 
     :param hook: the connection.
     :param job_id: the job.
     :param log: where to say what happened.
     :param reason: why (for the log), such as ``"the task was killed"``.
+    :param grace: how long to keep trying while Studio is unreachable.
+    :raises StudioError: when Studio refused the cancel, or stayed unreachable for ``grace`` seconds.
     """
     log.info("Cancelling Studio job %s: %s.", job_id, reason)
+    give_up = Deadline.after(grace)
+    delays = reconnect_delays()
+    while True:
+        try:
+            _cancel_once(hook, job_id, log=log)
+            return
+        except (StudioValidationError, StudioNotFoundError):
+            raise
+        except StudioError as exc:
+            if not is_transient(exc) or give_up.expired:
+                log.error("Could not cancel Studio job %s: %s", job_id, exc)
+                raise
+            pause = min(next(delays), give_up.remaining() or 0.0)
+            log.warning(
+                "Studio is unreachable (%s); trying to cancel job %s again in %.0fs, until %s.",
+                exc,
+                job_id,
+                pause,
+                give_up.describe(),
+            )
+            time.sleep(pause)
+
+
+def _cancel_once(hook: StudioHook, job_id: str, *, log: Any) -> None:
+    """One cancel (with the client's own retries); a job that already finished is not an error."""
     try:
         hook.cancel_job(job_id=job_id)
     except (StudioValidationError, StudioNotFoundError) as exc:
@@ -366,6 +401,7 @@ def wait_until_canceled(hook: StudioHook, job_id: str, *, deadline: Deadline, po
 
 
 __all__ = [
+    "CANCEL_GRACE_SECONDS",
     "LOG_PREFIX",
     "JobWaitResult",
     "WaitEnd",
