@@ -112,5 +112,7 @@ def studio_lines(output: str, job_id: str) -> list[str]:
     """The first word of each Studio log line of one job in the task log (``[studio <id>] <word> ...``).
 
     Tests print one distinct word per line, so the list shows every line and how often it was written.
+    Colour codes of a console log renderer (Airflow 3.1's structlog) are dropped first.
     """
-    return re.findall(rf"\[studio {re.escape(job_id)}\] (\S+)", output)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    return re.findall(rf"\[studio {re.escape(job_id)}\] (\S+)", plain)

@@ -15,11 +15,6 @@ from typing import Any
 
 import pytest
 
-try:  # Airflow 3.2+
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
-
 from studio_provider.client import JobStatus
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError
@@ -29,6 +24,7 @@ from studio_provider.operators.job import StudioRunJobOperator
 from tests.studio_tasks import (
     DictStateStore,
     FakeTaskInstance,
+    TaskDeferred,
     jobs_of,
     run_deferred,
     studio_lines,

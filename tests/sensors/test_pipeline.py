@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioDeadlinePassedError
@@ -16,7 +15,7 @@ from studio_provider.sensors.pipeline import StudioPipelineSensor
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
 from tests.emulator.helpers import wait_for
 from tests.pipeline_helpers import build_lineage, set_job_env
-from tests.studio_tasks import FakeTaskInstance, run_deferred, task_context
+from tests.studio_tasks import FakeTaskInstance, TaskDeferred, run_deferred, task_context
 
 pytestmark = pytest.mark.integration
 
