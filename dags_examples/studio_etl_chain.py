@@ -4,12 +4,16 @@
    ``cities`` dataset.
 2. ``city_stats`` runs a second job that reads exactly the version the first job wrote (passed through
    XCom) and saves ``city_stats``.
-3. ``rebuild_stats`` asks Studio for the pipeline that rebuilds ``city_stats`` from its lineage (both
+3. ``city_stats_ready``, a dataset sensor, lets the run go on once Studio reports that version of
+   ``city_stats`` COMPLETE (the same sensor waits for a dataset another team's job produces).
+4. ``rebuild_stats`` asks Studio for the pipeline that rebuilds ``city_stats`` from its lineage (both
    jobs) and runs it.
-4. ``report`` collects the Studio job ids and URLs from XCom.
+5. ``report`` collects the Studio job ids and URLs from XCom.
 
 Every wait is deferred: the worker slot is free while Studio works, and the job's log lines still reach
-the task log (the triggerer streams them).
+the task log (the triggerer streams them). The jobs and the pipeline record an asset event for every
+dataset version they produce (through the ``studio-datasets`` alias), so DAGs scheduled on those Studio
+datasets run next.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, task
 
+from studio_provider.assets import studio_datasets_alias
 from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
+from studio_provider.sensors.dataset import StudioDatasetSensor
 
 #: The scripts and data the jobs run with, kept next to the DAG.
 JOBS = Path(__file__).resolve().parent / "studio_jobs"
@@ -50,6 +56,7 @@ with DAG(
         deferrable=True,  # wait in the triggerer, not on a worker slot
         poll_interval=2,  # status reads when the log WebSocket is unavailable (30-60 s in production)
         timeout=timedelta(minutes=30),  # then the job is cancelled and the task fails
+        outlets=[studio_datasets_alias()],  # an asset event per dataset version the job writes
     )
     # --8<-- [end:extract]
 
@@ -68,8 +75,20 @@ with DAG(
         deferrable=True,
         poll_interval=2,
         timeout=timedelta(minutes=30),
+        outlets=[studio_datasets_alias()],
     )
     # --8<-- [end:stats]
+
+    # --8<-- [start:sensor]
+    ready = StudioDatasetSensor(
+        task_id="city_stats_ready",
+        dataset="city_stats",
+        version="{{ ti.xcom_pull(task_ids='city_stats')['dataset_versions'][0]['version'] }}",
+        deferrable=True,
+        poll_interval=2,
+        timeout=timedelta(minutes=10),  # one absolute deadline for the whole wait
+    )
+    # --8<-- [end:sensor]
 
     # --8<-- [start:pipeline]
     # Studio builds the pipeline from lineage: city_stats <- city_stats.py <- cities <- extract_cities.py.
@@ -82,6 +101,7 @@ with DAG(
         poll_interval=2,
         timeout=timedelta(hours=1),  # then the run is paused and the task fails
         stream_logs=True,  # each job run's log lines, prefixed with its name, in the task log
+        outlets=[studio_datasets_alias()],
     )
     # --8<-- [end:pipeline]
 
@@ -110,5 +130,5 @@ with DAG(
 
     # --8<-- [end:report]
 
-    extract >> stats >> rebuild >> report()
+    extract >> stats >> ready >> rebuild >> report()
 # --8<-- [end:dag]

@@ -7,6 +7,7 @@ except the one that is cancelled at its deadline.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -20,6 +21,7 @@ from studio_provider.hooks.studio import StudioHook
 from tests.emulator.helpers import client_for
 from tests.operators.test_dag_run import airflow_db, stored_xcoms  # noqa: F401 (a shared fixture)
 from tests.pipeline_helpers import produce
+from tests.studio_tasks import rebuild
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "dags_examples"
 
@@ -80,6 +82,9 @@ def test_etl_chain(
     hook = StudioHook()
     extract = hook.get_job(job_id=stored_xcoms(dag.dag_id, run.run_id, "extract_cities")["job_id"])
     stats = hook.get_job(job_id=stored_xcoms(dag.dag_id, run.run_id, "city_stats")["job_id"])
+    # The dataset sensor saw that version COMPLETE.
+    ready = stored_xcoms(dag.dag_id, run.run_id, "city_stats_ready")["return_value"]
+    assert (ready["name"], ready["version"], ready["status"]) == ("city_stats", "1.0.0", 4)
     assert extract.status.value == stats.status.value == "COMPLETE"
     # The second job read exactly the version the first wrote: XCom carried it into its environment.
     assert stats.raw["environment"]["INPUT_DATASET"] == "cities@v1.0.0"
@@ -185,3 +190,67 @@ def test_schedules_sync_twice(
     # Both runs used the one definition the first created.
     names = {stored_xcoms(dag.dag_id, r.run_id, "pipeline_for_datasets")["return_value"] for r in (first, second)}
     assert len(names) == 1
+
+
+def test_taskflow(
+    airflow_db: None,  # noqa: F811
+    example_dags: Callable[[str], Any],
+    local_emulator: EmulatorServer,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    dag = example_dags("studio_taskflow")
+
+    run = dag.test()
+
+    assert str(run.state) in ("success", "DagRunState.SUCCESS"), task_states(run)
+    xcoms = stored_xcoms(dag.dag_id, run.run_id, "load_cities")
+    assert xcoms["return_value"] == {"rows": 4, "stage": "example", "job": xcoms["job_id"]}
+    totals = stored_xcoms(dag.dag_id, run.run_id, "country_totals")
+    assert totals["return_value"] == {"JP": 2752412, "CZ": 1357326, "PT": 777758}
+    hook = StudioHook()
+    produced = hook.get_dataset_job_versions(job_id=totals["job_id"])
+    assert [(ref.dataset_name, ref.version) for ref in produced] == [("country_totals", "1.0.0")]
+    out = capfd.readouterr().out
+    assert f"[studio {xcoms['job_id']}] load: Osaka (JP)" in out
+    assert f"Studio job: {totals['job_url']}" in out
+
+
+def test_on_new_dataset(
+    airflow_db: None,  # noqa: F811
+    example_dags: Callable[[str], Any],
+    local_emulator: EmulatorServer,
+) -> None:
+    dag = example_dags("studio_on_new_dataset")
+    with client_for(local_emulator) as client:
+        produce(client, local_emulator.team, "city_stats")  # version 1.0.0
+
+    # The DAG's own watcher, as the triggerer rebuilds it, fires for a version that appears later, once.
+    (asset,) = dag.timetable.asset_condition.objects
+    (watcher,) = asset.watchers
+    trigger = rebuild(watcher.trigger)
+    trigger.poll_interval = 0.2  # the example polls every 10 s
+    trigger.seen_versions = ["1.0.0"]  # what it saw at start (otherwise taken on its first poll)
+
+    async def first_event() -> Any:
+        events = trigger.run()
+        pending = asyncio.ensure_future(events.__anext__())
+        await asyncio.sleep(0.5)
+        assert not pending.done()  # nothing fires for the version that was there
+        await asyncio.to_thread(produce_version)
+        try:
+            return await asyncio.wait_for(pending, 60)
+        finally:
+            await events.aclose()
+
+    def produce_version() -> None:
+        with client_for(local_emulator) as client:
+            produce(client, local_emulator.team, "city_stats")  # version 1.0.1
+
+    event = asyncio.run(first_event())
+    assert (event.payload["version"], event.payload["status"]) == ("1.0.1", 4)
+
+    # A manual run (no triggering event) publishes the newest version with a Studio job.
+    run = dag.test()
+    assert str(run.state) in ("success", "DagRunState.SUCCESS"), task_states(run)
+    job = StudioHook().get_job(job_id=stored_xcoms(dag.dag_id, run.run_id, "publish_report")["job_id"])
+    assert job.status.value == "COMPLETE" and job.raw["environment"]["DATASET"] == "city_stats"
