@@ -216,8 +216,8 @@ def emit_dataset_events(
 
     items = list(produced)
     declared = list(outlets or [])
-    if not items and not declared:
-        return 0
+    if not declared:
+        return 0  # no alias and no asset to record events on
     events = context.get("outlet_events")
     if events is None:
         logger.info("No outlet_events in this context; no asset events recorded.")
