@@ -94,7 +94,7 @@ class AirflowCluster:
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
                 "PYTHONUNBUFFERED": "1",
@@ -249,4 +249,55 @@ class AirflowCluster:
         return str(content)
 
 
-__all__ = ["AirflowCluster", "free_port", "wait_until"]
+
+
+
+def db_rows(cluster: AirflowCluster, query: str) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on the cluster's SQLite database (white-box evidence)."""
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{cluster.home}/airflow.db?mode=ro", uri=True, timeout=30)
+    try:
+        return list(connection.execute(query).fetchall())
+    finally:
+        connection.close()
+
+
+def db_dump(cluster: AirflowCluster) -> str:
+    """The whole database as SQL text: every trigger row, XCom, rendered field, log record, ..."""
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{cluster.home}/airflow.db?mode=ro", uri=True, timeout=30)
+    try:
+        return "\n".join(connection.iterdump())
+    finally:
+        connection.close()
+
+
+def log_files(cluster: AirflowCluster, dag_id: str, run_id: str, task_id: str) -> dict[str, str]:
+    """The task's log files on disk (the worker's and one per triggerer that ran its trigger), by name."""
+    folder = cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    return {path.name: events_text(path.read_text(errors="replace")) for path in sorted(folder.glob("*.log*"))}
+
+
+def events_text(content: str) -> str:
+    """A structured (JSON lines) log file as its messages, one a line; other lines are kept as they are."""
+    lines = []
+    for line in content.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            lines.append(line)
+            continue
+        lines.append(str(record.get("event", "")) if isinstance(record, dict) else line)
+    return "\n".join(lines)
+
+
+def all_text_files(cluster: AirflowCluster) -> dict[str, str]:
+    """Every log and process output under the Airflow home (task, trigger, scheduler, triggerer logs)."""
+    found: dict[str, str] = {}
+    for path in cluster.home.rglob("*"):
+        if path.is_file() and (path.suffix in (".log", ".out", ".json") or ".log." in path.name):
+            found[str(path)] = path.read_text(errors="replace")
+    return found
+__all__ = ["AirflowCluster", "all_text_files", "db_dump", "db_rows", "free_port", "log_files", "wait_until"]

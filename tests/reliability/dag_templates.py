@@ -6,14 +6,19 @@ every line of its job in the task log and count how often each was written.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 RESTART_DAG_ID = "reliability_triggerer_restart"
 WORKER_DAG_ID = "reliability_worker_crash"
 KILL_DAG_ID = "reliability_mark_failed"
 
 #: Job tasks of the restart DAG, and how many words each job prints.
 RESTART_JOB_TASKS = ("job_a", "job_b", "job_c", "job_d")
-WORDS_PER_JOB = 12
+WORDS_PER_JOB = 8
 PIPELINE_TASK = "pipeline"
+PIPELINE_DATASET = "af-features"
+JOB_SECONDS = 10
+WORKER_JOB_SECONDS = 20
 
 
 def words(task_id: str, count: int = WORDS_PER_JOB) -> list[str]:
@@ -22,6 +27,8 @@ def words(task_id: str, count: int = WORDS_PER_JOB) -> list[str]:
 
 RESTART_DAG = '''
 from __future__ import annotations
+
+from pathlib import Path
 
 from datetime import datetime
 
@@ -66,6 +73,8 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=Fal
 WORKER_DAG = '''
 from __future__ import annotations
 
+from pathlib import Path
+
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
@@ -93,6 +102,8 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=Fal
 KILL_DAG = '''
 from __future__ import annotations
 
+from pathlib import Path
+
 from datetime import datetime
 
 from airflow.sdk import DAG
@@ -115,3 +126,19 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=Fal
         retries=0,
     )
 '''
+
+
+def write_dags(folder: Path) -> None:
+    """Write the suite's DAG files into ``folder``."""
+    (folder / "restart.py").write_text(
+        RESTART_DAG.format(
+            dag_id=RESTART_DAG_ID,
+            words_per_job=WORDS_PER_JOB,
+            job_tasks=RESTART_JOB_TASKS,
+            duration=JOB_SECONDS,
+            pipeline_task=PIPELINE_TASK,
+            pipeline_dataset=PIPELINE_DATASET,
+        )
+    )
+    (folder / "worker.py").write_text(WORKER_DAG.format(dag_id=WORKER_DAG_ID, duration=WORKER_JOB_SECONDS))
+    (folder / "kill.py").write_text(KILL_DAG.format(dag_id=KILL_DAG_ID))
