@@ -248,3 +248,25 @@ def test_a_dag_run_records_the_event_and_queues_the_dag_scheduled_on_the_dataset
         assert mine[0].source_dag_id == "studio_assets_producer"
         queued = session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id).all()
         assert [q.target_dag_id for q in queued] == ["studio_assets_consumer"]
+
+
+@pytest.mark.integration
+def test_a_watched_dataset_registers_its_trigger_with_primitive_kwargs(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models.asset import AssetModel, AssetWatcherModel
+    from airflow.models.trigger import Trigger
+    from airflow.utils.session import create_session
+
+    from tests.dags.studio_assets_dag import LABELS
+
+    sync_test_dags(monkeypatch)
+    with create_session() as session:
+        asset = session.query(AssetModel).filter(AssetModel.uri == LABELS.uri).one()
+        (watcher,) = session.query(AssetWatcherModel).filter(AssetWatcherModel.asset_id == asset.id).all()
+        trigger = session.query(Trigger).filter(Trigger.id == watcher.trigger_id).one()
+        assert watcher.name == "labels-versions"
+        assert trigger.classpath == "studio_provider.triggers.dataset.StudioDatasetVersionTrigger"
+        kwargs = dict(trigger.kwargs)
+    assert kwargs["dataset"] == "@acme.vision.labels" and kwargs["seen_versions"] is None
+    assert kwargs["poll_interval"] == 30.0
