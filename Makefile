@@ -51,14 +51,20 @@ $(FLOOR_VENV)/.installed: pyproject.toml tests/floor-constraints.txt
 	$(FLOOR_VENV)/bin/python -c "import airflow; assert airflow.__version__ == '$(FLOOR_VERSION)', airflow.__version__"
 	touch $@
 
-# Two tests are left out on 3.1.0: outside a supervised task its connection lookup of a *missing*
-# connection fails with an ImportError (SUPERVISOR_COMMS) instead of AirflowNotFoundException.
+# On the floor, everything that touches Airflow runs, with these left out:
+# - tests of a *missing* connection: outside a supervised task 3.1.0's lookup fails with an ImportError
+#   (SUPERVISOR_COMMS) instead of AirflowNotFoundException;
+# - `dag_run` tests: 3.1.0's in-process dag.test() refuses to start any task, a plain @task included
+#   ("Remote server returned validation error"); the same operators' execute/defer/trigger paths run here;
+# - the emulator's own tests (no Airflow in them) and the reliability suite (real multi-process Airflow,
+#   run on the current Airflow by `make test`).
 FLOOR_DESELECT := \
 	--deselect tests/hooks/test_studio.py::test_default_connection_may_be_absent_when_environment_is_set \
-	--deselect tests/hooks/test_studio.py::test_missing_named_connection_says_how_to_create_it
+	--deselect tests/hooks/test_studio.py::test_missing_named_connection_says_how_to_create_it \
+	-m "not dag_run" --ignore=tests/emulator --ignore=tests/reliability --ignore=tests/ui
 
 test-floor: $(FLOOR_VENV)/.installed
-	$(FLOOR_VENV)/bin/pytest -q -p no:cacheprovider $(FLOOR_DESELECT) tests/client tests/hooks tests/test_get_provider_info.py
+	$(FLOOR_VENV)/bin/pytest -q -p no:cacheprovider $(FLOOR_DESELECT) tests
 
 demo: install
 	$(BIN)/python dags_examples/smoke_check.py

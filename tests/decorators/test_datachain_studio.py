@@ -26,7 +26,7 @@ from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioJobFailedError
 from studio_provider.get_provider_info import get_provider_info
 from studio_provider.hooks.studio import StudioHook
-from tests.operators.test_dag_run import DAGS, airflow_db, stored_xcoms  # noqa: F401 (airflow_db: fixture)
+from tests.operators.test_dag_run import stored_xcoms
 from tests.studio_tasks import FakeTaskInstance, run_deferred, studio_lines, task_context
 
 LIMIT = 7  # a module-level name: functions that read it are refused
@@ -167,22 +167,14 @@ def test_a_function_that_raises_fails_the_task_with_its_message(shared: StudioHo
 
 
 def test_decorator_through_a_real_dag_run(
-    airflow_db: None,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    run_dag: Callable[..., Any],
     shared: StudioHook,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """An upstream task's XCom feeds the function; the deferred job's printed lines reach the task log."""
     from tests.dags.studio_decorator_dag import dag
 
-    bundle = {
-        "name": "studio-provider-tests",
-        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(DAGS), "refresh_interval": 0},
-    }
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
-
-    run = dag.test()
+    run = run_dag(dag)
 
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     xcoms = stored_xcoms(dag.dag_id, run.run_id, "shout")

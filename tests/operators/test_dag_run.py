@@ -7,12 +7,8 @@ is lost. It runs the trigger inline, without a triggerer.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,22 +16,9 @@ from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
 from tests.studio_tasks import studio_lines
 
-DAGS = Path(__file__).resolve().parent.parent / "dags"
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """A migrated SQLite metadata database in the tests' AIRFLOW_HOME."""
-    airflow_bin = str(Path(sys.executable).parent / "airflow")
-    done = subprocess.run(
-        [airflow_bin, "db", "migrate"], env=dict(os.environ), capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-
 
 def test_deferrable_job_in_a_dag_run(
-    airflow_db: None,
-    monkeypatch: pytest.MonkeyPatch,
+    run_dag: Callable[..., Any],
     studio_connection: Callable[..., str],
     fresh_emulator: EmulatorServer,
     capfd: pytest.CaptureFixture[str],
@@ -43,15 +26,7 @@ def test_deferrable_job_in_a_dag_run(
     from tests.dags.studio_job_dag import WORDS, dag
 
     studio_connection(fresh_emulator)
-    # dag.test() syncs the DAG's bundle to the database: point the bundle list at the test DAGs.
-    bundle = {
-        "name": "studio-provider-tests",
-        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(DAGS), "refresh_interval": 0},
-    }
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
-
-    run = dag.test()
+    run = run_dag(dag)
 
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     (job,) = StudioHook().list_jobs(limit=5)
