@@ -53,11 +53,20 @@ def test_one_uri_per_dataset_from_any_spelling() -> None:
     assert studio_datasets_alias() == AssetAlias(DEFAULT_ALIAS_NAME, group="datachain-studio")
 
 
+def providers_manager() -> Any:
+    """The providers manager the asset code consults (the task SDK's own from Airflow 3.2)."""
+    try:
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    except ImportError:  # Airflow 3.1
+        from airflow.providers_manager import ProvidersManager
+
+        return ProvidersManager()
+    return ProvidersManagerTaskRuntime()
+
+
 def test_airflow_normalizes_hand_written_uris_with_the_registered_handler() -> None:
     # The provider info registers the scheme (asset-uris): Airflow applies our normalizer.
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
-
-    manager = ProvidersManagerTaskRuntime()
+    manager = providers_manager()
     assert "datachain" in manager.asset_uri_handlers
     assert "datachain" in manager.asset_factories
     assert Asset(uri="datachain://acme/@ns/proj/thumbs/").uri == "datachain://acme/ns/proj/thumbs"
@@ -222,6 +231,7 @@ def sync_test_dags(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.dag_run
 def test_a_dag_run_records_the_event_and_queues_the_dag_scheduled_on_the_dataset(
     airflow_db: None,
     monkeypatch: pytest.MonkeyPatch,
@@ -251,6 +261,7 @@ def test_a_dag_run_records_the_event_and_queues_the_dag_scheduled_on_the_dataset
 
 
 @pytest.mark.integration
+@pytest.mark.dag_run
 def test_a_watched_dataset_registers_its_trigger_with_primitive_kwargs(
     airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
