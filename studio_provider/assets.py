@@ -138,9 +138,7 @@ def studio_dataset_asset(
 
     ref = _ref(dataset, namespace, project, name)
     uri = dataset_uri(team=team, namespace=str(ref.namespace), project=str(ref.project), name=ref.name)
-    return Asset(
-        name=uri, uri=uri, group=ASSET_GROUP, extra=dict(extra or {}), watchers=list(watchers or [])
-    )
+    return Asset(name=uri, uri=uri, group=ASSET_GROUP, extra=dict(extra or {}), watchers=list(watchers or []))
 
 
 def create_asset(

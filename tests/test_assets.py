@@ -86,7 +86,9 @@ def test_airflow_normalizes_hand_written_uris_with_the_registered_handler() -> N
         (("bad name",), {"team": "acme"}, "invalid dataset reference"),
     ],
 )
-def test_bad_references_are_refused_clearly(args: tuple[Any, ...], kwargs: dict[str, Any], message: str) -> None:
+def test_bad_references_are_refused_clearly(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         studio_dataset_asset(*args, **kwargs)
 
@@ -95,7 +97,9 @@ def version(name: str, number: str, **fields: Any) -> DatasetVersionInfo:
     return DatasetVersionInfo(namespace="ns", project="proj", name=name, version=number, status=4, **fields)
 
 
-def test_events_on_aliases_and_on_declared_assets_that_were_produced(caplog: pytest.LogCaptureFixture) -> None:
+def test_events_on_aliases_and_on_declared_assets_that_were_produced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     alias = studio_datasets_alias()
     declared = studio_dataset_asset("@ns.proj.thumbs", team="acme")
     not_produced = studio_dataset_asset("@ns.proj.other", team="acme")
@@ -224,10 +228,14 @@ def sync_test_dags(monkeypatch: pytest.MonkeyPatch) -> None:
     with create_session() as session:
         manager.sync_bundles_to_db(session=session)
     (test_bundle,) = [b for b in manager.get_all_dag_bundles() if b.name == "studio-provider-tests"]
-    bag = BundleDagBag(dag_folder=test_bundle.path, bundle_path=test_bundle.path, bundle_name=test_bundle.name)
+    bag = BundleDagBag(
+        dag_folder=test_bundle.path, bundle_path=test_bundle.path, bundle_name=test_bundle.name
+    )
     sync_bag_to_db(bag, test_bundle.name, None)
     with create_session() as session:
-        session.query(DagModel).filter(DagModel.dag_id == "studio_assets_consumer").update({"is_paused": False})
+        session.query(DagModel).filter(DagModel.dag_id == "studio_assets_consumer").update(
+            {"is_paused": False}
+        )
 
 
 @pytest.mark.integration

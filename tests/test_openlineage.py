@@ -130,7 +130,11 @@ def test_without_the_openlineage_package_nothing_changes_and_nothing_warns(tmp_p
         class Block:
             def find_spec(self, name, path=None, target=None):
                 blocked = name == "openlineage" or name.startswith(
-                    ("openlineage.", "airflow.providers.openlineage.", "airflow.providers.common.compat.openlineage")
+                    (
+                        "openlineage.",
+                        "airflow.providers.openlineage.",
+                        "airflow.providers.common.compat.openlineage",
+                    )
                 )
                 if blocked and name not in ALLOWED:
                     raise ModuleNotFoundError(f"No module named {name!r}")

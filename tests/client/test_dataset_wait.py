@@ -59,6 +59,19 @@ def run_writer(server: EmulatorServer, writes: str, *, exit_code: int = 0, durat
     return str(job["id"])
 
 
+def start_writer(server: EmulatorServer, writes: str, duration: float = 1.0, **env: Any) -> str:
+    """A simulated job that writes ``writes`` and ends ``duration`` seconds later (not awaited)."""
+    values = {
+        "STUDIO_EMULATOR_EXECUTOR": "simulated",
+        "STUDIO_EMULATOR_DURATION": duration,
+        "STUDIO_EMULATOR_WRITES": writes,
+        **env,
+    }
+    with client_for(server) as client:
+        environment = "\n".join(f"{k}={v}" for k, v in values.items())
+        return str(create_job(client, server.team, "print(1)", environment=environment)["id"])
+
+
 def config_for(server: EmulatorServer) -> StudioConfig:
     return StudioConfig.resolve(url=server.url, token=server.token, team=server.team, environ={})
 
@@ -124,7 +137,9 @@ def test_version_targets() -> None:
     assert VersionTarget(version="2").judge(info)[0] is Verdict.WAIT  # not there yet
     # Newer than 1.0.0: 1.0.1 failed but 1.1.0 may still complete.
     assert VersionTarget(after_version="1.0.0").judge(info)[0] is Verdict.WAIT
-    assert VersionTarget(after_version="1.0.0").judge(info_of(("1.0.0", 4), ("1.0.1", 3)))[0] is Verdict.FAILED
+    assert (
+        VersionTarget(after_version="1.0.0").judge(info_of(("1.0.0", 4), ("1.0.1", 3)))[0] is Verdict.FAILED
+    )
     ready = VersionTarget(min_version="1.0.0").judge(info_of(("1.0.0", 4), ("1.2.0", 4)))
     assert ready[0] is Verdict.READY and ready[1] is not None and ready[1].version == "1.2.0"
     assert VersionTarget().judge(None)[0] is Verdict.WAIT
@@ -167,7 +182,9 @@ def test_wait_for_a_version_a_later_job_writes(fresh_emulator: EmulatorServer) -
     assert readings[0] is None  # it waited while the dataset did not exist
 
 
-def test_the_wait_ends_failed_for_a_failed_version_and_at_the_deadline(fresh_emulator: EmulatorServer) -> None:
+def test_the_wait_ends_failed_for_a_failed_version_and_at_the_deadline(
+    fresh_emulator: EmulatorServer,
+) -> None:
     run_writer(fresh_emulator, "@acme.zoo.fish", exit_code=1)
 
     async def wait(target: VersionTarget, seconds: float) -> tuple[Verdict, DatasetVersionInfo | None]:

@@ -34,7 +34,9 @@ with DAG("studio_assets_producer", schedule=None, start_date=datetime(2026, 1, 1
         outlets=[studio_datasets_alias()],
     )
 
-with DAG("studio_assets_consumer", schedule=[THUMBNAILS], start_date=datetime(2026, 1, 1), catchup=False) as consumer:
+with DAG(
+    "studio_assets_consumer", schedule=[THUMBNAILS], start_date=datetime(2026, 1, 1), catchup=False
+) as consumer:
     EmptyOperator(task_id="use_thumbnails")
 
 LABELS = studio_dataset_asset(
@@ -48,5 +50,7 @@ LABELS = studio_dataset_asset(
     ],
 )
 
-with DAG("studio_assets_on_new_labels", schedule=[LABELS], start_date=datetime(2026, 1, 1), catchup=False) as on_labels:
+with DAG(
+    "studio_assets_on_new_labels", schedule=[LABELS], start_date=datetime(2026, 1, 1), catchup=False
+) as on_labels:
     EmptyOperator(task_id="use_labels")

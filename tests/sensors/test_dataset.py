@@ -15,8 +15,7 @@ from studio_provider.sensors.dataset import (
     StudioDatasetSensor,
     StudioDatasetVersionFailedError,
 )
-from tests.client.test_dataset_wait import run_writer, seed
-from tests.emulator.helpers import client_for, create_job
+from tests.client.test_dataset_wait import run_writer, seed, start_writer
 from tests.studio_tasks import DictStateStore, run_deferred, task_context
 
 DATASET = "@acme.zoo.cats"
@@ -28,16 +27,6 @@ def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServ
     return fresh_emulator
 
 
-def start_writer(server: EmulatorServer, writes: str = DATASET, duration: float = 1.0) -> str:
-    """A simulated job that writes ``writes`` and completes ``duration`` seconds later (not awaited)."""
-    env = (
-        f"STUDIO_EMULATOR_EXECUTOR=simulated\nSTUDIO_EMULATOR_DURATION={duration}\n"
-        f"STUDIO_EMULATOR_WRITES={writes}"
-    )
-    with client_for(server) as client:
-        return str(create_job(client, server.team, "print(1)", environment=env)["id"])
-
-
 def sensor(**kwargs: Any) -> StudioDatasetSensor:
     kwargs.setdefault("task_id", "wait_for_cats")
     kwargs.setdefault("poke_interval", 0.1)
@@ -47,7 +36,7 @@ def sensor(**kwargs: Any) -> StudioDatasetSensor:
 
 @pytest.mark.integration
 def test_poke_mode_waits_for_the_version_a_later_job_creates(emulator: EmulatorServer) -> None:
-    job_id = start_writer(emulator)
+    job_id = start_writer(emulator, DATASET)
     result = sensor(dataset=DATASET, version="v1.0.0").execute(task_context())
     assert result["version"] == "1.0.0" and result["status"] == 4 and result["job_id"] == job_id
     assert (result["namespace"], result["project"], result["name"]) == ("acme", "zoo", "cats")
@@ -56,7 +45,7 @@ def test_poke_mode_waits_for_the_version_a_later_job_creates(emulator: EmulatorS
 @pytest.mark.integration
 def test_without_a_version_it_waits_for_one_newer_than_at_the_start(emulator: EmulatorServer) -> None:
     seed(emulator, DATASET, "1.0.0")
-    start_writer(emulator)  # writes 1.0.1, COMPLETE about a second later
+    start_writer(emulator, DATASET)  # writes 1.0.1, COMPLETE about a second later
     result = sensor(namespace="acme", project="zoo", name="cats").execute(task_context())
     assert result["version"] == "1.0.1"
 
@@ -81,21 +70,18 @@ def test_a_failed_version_fails_the_sensor_clearly(emulator: EmulatorServer) -> 
 @pytest.mark.integration
 def test_deferred_it_waits_in_the_trigger(emulator: EmulatorServer) -> None:
     seed(emulator, DATASET, "1.0.0")
-    start_writer(emulator)
+    start_writer(emulator, DATASET)
     result = run_deferred(sensor(dataset=DATASET, deferrable=True, poll_interval=0.1), task_context())
     assert result["version"] == "1.0.1"
 
 
 @pytest.mark.integration
 def test_deferred_it_fails_on_a_failed_version(emulator: EmulatorServer) -> None:
-    with client_for(emulator) as client:
-        env = (
-            "STUDIO_EMULATOR_EXECUTOR=simulated\nSTUDIO_EMULATOR_DURATION=1\nSTUDIO_EMULATOR_EXIT_CODE=2\n"
-            f"STUDIO_EMULATOR_WRITES={DATASET}"
-        )
-        create_job(client, emulator.team, "print(1)", environment=env)
+    start_writer(emulator, DATASET, STUDIO_EMULATOR_EXIT_CODE=2)
     with pytest.raises(StudioDatasetVersionFailedError, match="ended FAILED"):
-        run_deferred(sensor(dataset=DATASET, version="1.0.0", deferrable=True, poll_interval=0.1), task_context())
+        run_deferred(
+            sensor(dataset=DATASET, version="1.0.0", deferrable=True, poll_interval=0.1), task_context()
+        )
 
 
 @pytest.mark.integration

@@ -20,9 +20,8 @@ from studio_provider.triggers.dataset import (
     StudioDatasetVersionTrigger,
 )
 from studio_provider.waiting import WaitEnd
-from tests.client.test_dataset_wait import run_writer, seed
+from tests.client.test_dataset_wait import run_writer, seed, start_writer
 from tests.conftest import EMULATOR_TOKEN
-from tests.emulator.helpers import client_for, create_job
 from tests.studio_tasks import rebuild, run_trigger
 
 pytestmark = pytest.mark.integration
@@ -48,14 +47,12 @@ def test_the_wait_trigger_serializes_primitives_and_no_token() -> None:
 
 
 def test_the_wait_trigger_reports_a_version_a_running_job_completes(emulator: EmulatorServer) -> None:
-    with client_for(emulator) as client:
-        env = f"STUDIO_EMULATOR_EXECUTOR=simulated\nSTUDIO_EMULATOR_DURATION=1\nSTUDIO_EMULATOR_WRITES={DATASET}"
-        job = create_job(client, emulator.team, "print(1)", environment=env)
+    job_id = start_writer(emulator, DATASET)
     event = run_trigger(StudioDatasetTrigger(DATASET, version="1.0.0", deadline=None, poll_interval=0.1))
     result = DatasetWaitResult.from_dict(event.payload)
     assert result.end is WaitEnd.FINISHED and result.verdict == "ready"
     info = result.version_info
-    assert info is not None and info.version == "1.0.0" and info.status == 4 and info.job_id == str(job["id"])
+    assert info is not None and info.version == "1.0.0" and info.status == 4 and info.job_id == job_id
 
 
 def test_the_wait_trigger_reports_a_failed_version_and_a_deadline(emulator: EmulatorServer) -> None:
@@ -197,9 +194,7 @@ def test_the_event_payload(emulator: EmulatorServer) -> None:
 
 
 def test_a_version_pending_at_the_start_fires_when_it_completes(emulator: EmulatorServer) -> None:
-    with client_for(emulator) as client:
-        env = f"STUDIO_EMULATOR_EXECUTOR=simulated\nSTUDIO_EMULATOR_DURATION=1.5\nSTUDIO_EMULATOR_WRITES={DATASET}"
-        create_job(client, emulator.team, "print(1)", environment=env)
+    start_writer(emulator, DATASET, duration=1.5)
 
     async def scenario() -> list[str]:
         trigger = watcher()
@@ -259,7 +254,9 @@ def test_after_a_restart_the_watcher_resumes_from_the_asset_state_store(emulator
 def test_watchers_of_one_team_share_one_poll(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shared_stream = pytest.importorskip("airflow.triggers.shared_stream", reason="Airflow 3.3+ shared streams")
+    shared_stream = pytest.importorskip(
+        "airflow.triggers.shared_stream", reason="Airflow 3.3+ shared streams"
+    )
     opened: list[dict[str, Any]] = []
     original = StudioDatasetVersionTrigger.open_shared_stream.__func__  # type: ignore[attr-defined]
 
@@ -307,3 +304,90 @@ def test_watchers_of_one_team_share_one_poll(
     assert len(opened) == 1
     reads = [str(e["path"]) for e in emulator.injector.requests() if "/datachain/datasets" in str(e["path"])]
     assert reads and all(path.endswith("/datachain/datasets") for path in reads)
+
+
+# ---- transient failures --------------------------------------------------------------------------
+
+INFO_PATH = "/api/datachain/datasets/info"
+LIST_PATH = "/api/datachain/datasets"
+
+
+def test_the_wait_trigger_survives_transient_errors(
+    studio_connection: Callable[..., str], emulator: EmulatorServer
+) -> None:
+    # No transport retries: the trigger's own tolerance (poll_until) has to carry the wait.
+    conn_id = studio_connection(emulator, conn_id="studio_no_retries", max_retries=0)
+    start_writer(emulator, DATASET)
+    emulator.injector.add_rule("error", method="GET", path=INFO_PATH, status=503, count=3)
+    emulator.injector.add_rule(
+        "error", method="GET", path=INFO_PATH, status=429, retry_after=0, count=2, after=3
+    )
+    event = run_trigger(
+        StudioDatasetTrigger(DATASET, version="1.0.0", studio_conn_id=conn_id, poll_interval=0.1)
+    )
+    result = DatasetWaitResult.from_dict(event.payload)
+    assert result.end is WaitEnd.FINISHED and result.verdict == "ready"
+    assert emulator.injector.count("GET", INFO_PATH, 503) == 3
+    assert emulator.injector.count("GET", INFO_PATH, 429) == 2
+
+
+def test_credentials_that_stop_working_end_the_wait_with_one_error_event(
+    studio_connection: Callable[..., str], emulator: EmulatorServer
+) -> None:
+    conn_id = studio_connection(emulator, conn_id="studio_bad_token", token="not-a-token")
+    event = run_trigger(
+        StudioDatasetTrigger(DATASET, version="1.0.0", studio_conn_id=conn_id, poll_interval=0.1)
+    )
+    result = DatasetWaitResult.from_dict(event.payload)
+    assert result.end is WaitEnd.ERROR and "401" in result.message
+    assert "not-a-token" not in json.dumps(event.payload)
+
+
+def test_the_watcher_survives_transient_errors(
+    studio_connection: Callable[..., str], emulator: EmulatorServer
+) -> None:
+    conn_id = studio_connection(emulator, conn_id="studio_no_retries", max_retries=0)
+    seed(emulator, DATASET, "1.0.0")
+
+    async def scenario() -> list[str]:
+        trigger = watcher(studio_conn_id=conn_id)
+        watch = Watch(trigger.run())
+        await until(lambda: trigger.seen_versions is not None)
+        emulator.injector.add_rule("error", method="GET", path=INFO_PATH, status=502, count=4)
+        emulator.injector.add_rule("outage", method="GET", path=INFO_PATH, seconds=0.5)
+        await seed_async(emulator, DATASET, "1.0.1")
+        fired = [await watch.next_version()]
+        await asyncio.sleep(0.5)
+        fired += watch.pending()
+        await watch.stop()
+        return fired
+
+    assert asyncio.run(scenario()) == ["1.0.1"]
+    assert emulator.injector.count("GET", INFO_PATH, 502) == 4
+
+
+def test_the_shared_poll_survives_transient_errors(
+    studio_connection: Callable[..., str], emulator: EmulatorServer
+) -> None:
+    shared_stream = pytest.importorskip(
+        "airflow.triggers.shared_stream", reason="Airflow 3.3+ shared streams"
+    )
+    conn_id = studio_connection(emulator, conn_id="studio_no_retries", max_retries=0)
+    seed(emulator, DATASET, "1.0.0")
+    trigger = watcher(studio_conn_id=conn_id)
+
+    async def scenario() -> list[str]:
+        manager = shared_stream.SharedStreamManager()
+        key = trigger.shared_stream_key()
+        watch = Watch(trigger.filter_shared_stream(manager.subscribe(trigger_id=1, trigger=trigger, key=key)))
+        await until(lambda: trigger.seen_versions is not None)
+        emulator.injector.add_rule("error", method="GET", path=LIST_PATH, status=503, count=3)
+        await seed_async(emulator, DATASET, "1.0.1")
+        fired = [await watch.next_version()]
+        await watch.stop()
+        await manager.unsubscribe(1, key)
+        await manager.stop_all()
+        return fired
+
+    assert asyncio.run(scenario()) == ["1.0.1"]
+    assert emulator.injector.count("GET", LIST_PATH, 503) == 3
