@@ -56,10 +56,11 @@ def test_one_event_for_a_completed_job_with_its_lines(
 ) -> None:
     expected = words(5)
     job = hook.create_job(query="print(1)", environment=simulated(expected, 0.5))
-    event = run_trigger(StudioJobTrigger(job.id, poll_interval=0.3))
+    # The operator hands over the URL it got at submission; the WebSocket's job frames need not carry it.
+    event = run_trigger(StudioJobTrigger(job.id, job_url=job.url, poll_interval=0.3))
     result = JobWaitResult.from_dict(event.payload)
     assert (result.end, result.job_status, result.exit_code) == (WaitEnd.FINISHED, JobStatus.COMPLETE, 0)
-    assert result.job_url and result.last_log_id is not None
+    assert result.job_url == job.url and result.last_log_id is not None
     assert studio_lines(capsys.readouterr().out, job.id) == expected
 
 
