@@ -11,10 +11,13 @@ PIP_FLAGS := -q --disable-pip-version-check
 # pip's per-index warnings about this machine's local mirrors are noise.
 QUIET_PIP := 2>&1 | grep -v "^WARNING: Location" || true
 
-.PHONY: help install test lint typecheck unit test-floor demo emulator bench clean
+.PHONY: help install test lint typecheck unit test-floor demo up test-ui docs docs-serve emulator bench clean
 
 help:
-	@echo "make demo        - run the example against the local Studio emulator"
+	@echo "make demo        - run the studio_etl_chain example DAG through Airflow against a local Studio"
+	@echo "make up          - Airflow (UI on http://127.0.0.1:8080, admin/admin) with the examples and a local Studio"
+	@echo "make test-ui     - start that stack, run the example, check the UI in headless Chromium"
+	@echo "make docs        - build the documentation site (mkdocs --strict) into build/site"
 	@echo "make test        - ruff, mypy and the whole test suite (creates .venv)"
 	@echo "make test-floor  - the unit tests on the oldest supported Airflow ($(FLOOR_AIRFLOW))"
 	@echo "make emulator    - start the local Studio emulator on http://127.0.0.1:8765"
@@ -33,7 +36,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 lint: install
-	$(BIN)/ruff check $(wildcard studio_provider tests dags_examples benchmarks)
+	$(BIN)/ruff check $(wildcard studio_provider tests dags_examples benchmarks tools)
 
 typecheck: install
 	$(BIN)/mypy studio_provider
@@ -66,8 +69,35 @@ FLOOR_DESELECT := \
 test-floor: $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/pytest -q -p no:cacheprovider $(FLOOR_DESELECT) tests
 
+# About a minute after the install: the emulator, a fresh Airflow database, `airflow dags test`, a summary.
 demo: install
-	$(BIN)/python dags_examples/smoke_check.py
+	@$(BIN)/python tools/demo.py
+
+up: install
+	@$(BIN)/python tools/stack.py $(UP_ARGS)
+
+$(VENV)/.installed-ui: $(VENV)/.installed
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[test,ui]" $(QUIET_PIP)
+	$(BIN)/python -c "import playwright"
+	touch $@
+
+# Debian's chromium (installed here when missing); Playwright drives it, never a downloaded browser.
+/usr/bin/chromium:
+	apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
+
+test-ui: $(VENV)/.installed-ui /usr/bin/chromium
+	$(BIN)/pytest -q -p no:cacheprovider tests/ui/check_airflow_ui.py
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[test,docs]" $(QUIET_PIP)
+	$(BIN)/python -c "import mkdocs, material, mkdocstrings_handlers.python"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/mkdocs build --strict --site-dir build/site
+
+docs-serve: $(VENV)/.installed-docs
+	$(BIN)/mkdocs serve
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[test,bench]" $(QUIET_PIP)

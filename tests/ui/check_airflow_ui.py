@@ -1,0 +1,185 @@
+"""`make test-ui`: the `make up` stack checked as a person would, in a real browser.
+
+Starts the Studio emulator and ``airflow standalone`` on free ports, triggers ``studio_etl_chain``
+through Airflow's REST API and waits for it to succeed (scheduler, worker and triggerer as real
+processes), then drives headless Debian Chromium with Playwright through the UI: log in, open the
+``datachain_studio`` connection form, press Test, read the task log, follow the "DataChain Studio Job"
+link. Screenshots go to ``airflow-home/test-ui/screenshots/``.
+
+The file name keeps it out of plain ``pytest`` and ``make test`` (it needs Chromium and two minutes);
+`make test-ui` names it explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT))
+from tools.local_studio import TEAM, TOKEN  # noqa: E402
+from tools.stack import PASSWORD, USER, Stack  # noqa: E402
+
+HOME = ROOT / "airflow-home" / "test-ui"
+SHOTS = HOME / "screenshots"
+DAG_ID = "studio_etl_chain"
+CHROMIUM = "/usr/bin/chromium"
+# What the machine's probe used to run Chromium headless as root in a closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+UI_CONN_ID = "datachain_studio_ui"
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with Stack(HOME) as running:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with stack.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def dag_run(api: httpx.Client) -> dict[str, Any]:
+    """One run of studio_etl_chain, triggered through the REST API, finished."""
+    assert api.patch(f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).status_code == 200
+    created = api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
+    assert created.status_code == 200, created.text
+    run_id = created.json()["dag_run_id"]
+    deadline = time.monotonic() + 420
+    state = "queued"
+    while time.monotonic() < deadline and state not in ("success", "failed"):
+        time.sleep(3)
+        state = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
+    tasks = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    assert state == "success", {task["task_id"]: task["state"] for task in tasks}
+    return {"run_id": run_id, "tasks": {task["task_id"]: task for task in tasks}}
+
+
+@pytest.fixture(scope="module")
+def ui_connection(stack: Stack, api: httpx.Client) -> dict[str, Any]:
+    """A datachain_studio connection stored in Airflow's database (env connections are not listed)."""
+    body = {
+        "connection_id": UI_CONN_ID,
+        "conn_type": "datachain_studio",
+        "host": stack.studio_url,
+        "password": TOKEN,
+        "extra": json.dumps({"team": TEAM}),
+    }
+    assert api.post("/api/v2/connections", json=body).status_code == 201
+    return body
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(stack: Stack, browser: Any) -> Iterator[Any]:
+    """A logged-in page (the simple auth manager's login form)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(stack.url)
+    page.wait_for_url("**/auth/login**", timeout=60_000)
+    page.screenshot(path=str(SHOTS / "01-login.png"))
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+    yield page
+    context.close()
+
+
+def test_connection_form_and_test(stack: Stack, api: httpx.Client, ui_connection: dict[str, Any], page: Any) -> None:
+    page.goto(f"{stack.url}/connections")
+    page.get_by_role("button", name="Edit Connection").first.click()
+    for label in ("Studio URL", "Token"):
+        assert page.get_by_text(label, exact=True).first.is_visible(), label
+    page.get_by_text("Extra Fields", exact=True).click()
+    assert page.get_by_text("Team", exact=True).first.is_visible()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "02-connection-form.png"), full_page=True)
+    page.keyboard.press("Escape")
+
+    # The provider's test_connection(), through the API the Test button calls, with the full body.
+    tested = api.post("/api/v2/connections/test", json=ui_connection).json()
+    assert tested["status"] is True, tested
+    assert f"as team '{TEAM}'" in tested["message"]
+
+    # The list's Test button. Airflow 3.3.2's UI sends port 0 and the masked password for a connection
+    # without a port, and the API answers "Bad Request" (fixed upstream by apache/airflow PR 73298).
+    # Record what it shows; a newer Airflow must show success.
+    page.get_by_role("button", name="Test Connection").first.click()
+    page.locator("[data-scope=toast]").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "03-connection-test-button.png"))
+    shown = " | ".join(page.locator("[data-scope=toast]").all_inner_texts()) or "(no toast)"
+    (SHOTS / "test-button.txt").write_text(shown + "\n")
+    import airflow
+
+    if airflow.__version__ == "3.3.2":
+        assert "Bad Request" in shown or "Connection successfully tested" in shown, shown
+    else:
+        assert "Bad Request" not in shown, shown
+
+
+def test_task_log_shows_studio_lines(stack: Stack, api: httpx.Client, dag_run: dict[str, Any], page: Any) -> None:
+    run_id = dag_run["run_id"]
+    job_id = api.get(
+        f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/extract_cities/xcomEntries/job_id"
+    ).json()["value"]
+    page.goto(f"{stack.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/extract_cities")
+    page.get_by_text(f"[studio {job_id}] extract: read 6 cities").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(SHOTS / "04-task-log.png"))
+    body = page.locator("body").inner_text()
+    assert body.count(f"[studio {job_id}] extract:") >= 7  # the header line and the six cities
+
+
+def test_extra_link_opens_the_studio_job(
+    stack: Stack, api: httpx.Client, dag_run: dict[str, Any], page: Any
+) -> None:
+    run_id = dag_run["run_id"]
+    base = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/extract_cities"
+    job_url = api.get(f"{base}/xcomEntries/job_url").json()["value"]
+    assert job_url.startswith(f"{stack.studio_url}/team/{TEAM}/datasets/jobs/")
+    page.goto(f"{stack.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/extract_cities")
+    page.get_by_text("Details", exact=True).click()
+    link = page.get_by_text("DataChain Studio Job", exact=True).first
+    link.wait_for(timeout=60_000)
+    page.screenshot(path=str(SHOTS / "05-extra-link.png"))
+    with page.context.expect_page() as opened:
+        link.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    # The link leads to the emulator's URL of this very job (the emulator serves no web page there: it
+    # answers as its API does without a token).
+    assert tab.url == job_url
+    assert "Authentication credentials were not provided" in tab.locator("body").inner_text()
