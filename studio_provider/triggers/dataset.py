@@ -332,14 +332,9 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
         return f"{SEEN_STATE_KEY}:{self.studio_conn_id}:{self.team or ''}:{self.dataset}"
 
     def _store(self) -> Any | None:
-        store = getattr(self, "asset_state_store", None)
-        if store is None:
-            return None
-        try:
-            return store._single_accessor() if hasattr(store, "_single_accessor") else store
-        except ValueError:
-            self.log.info("The watcher serves several assets; what it has seen is kept in memory only.")
-            return None
+        # Airflow 3.3+ injects the watched asset's state store before run(); it answers aget/aset for a
+        # watcher of one asset (and raises ValueError for several, handled as "no store" below).
+        return getattr(self, "asset_state_store", None)
 
     async def _load_seen(self) -> None:
         if self.seen_versions is not None:
