@@ -273,8 +273,16 @@ class JobFollower:
             update = {"status": frame["status"]}
         if update is None:
             return events
+        previous = self._raw
         self._merge(update)
-        if JobStatus.parse(self._raw.get("status")).is_terminal:
+        try:
+            status = Job.from_dict(self._raw).status
+        except (ValueError, TypeError):
+            # A malformed job object in a frame must not end the wait: REST reads still decide.
+            self._raw = previous
+            log.warning("Ignoring an unreadable job frame on the log stream of %s.", self.awaited)
+            return events
+        if status.is_terminal:
             await self._final_read()
             self.finished = True
             events.append(StatusEvent(self._current()))
