@@ -6,18 +6,24 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_URL = "https://studio.datachain.ai"
 ENV_TOKEN = "DATACHAIN_STUDIO_TOKEN"
 ENV_TEAM = "DATACHAIN_STUDIO_TEAM"
 ENV_URL = "DATACHAIN_STUDIO_URL"
 AUTH_SCHEMES = ("Bearer", "token")
+
+log = logging.getLogger(__name__)
+#: Plain-http URLs already warned about (once per URL and process, not once per hook or trigger).
+_WARNED_PLAIN_HTTP: set[str] = set()
 
 
 def _shown_url(text: str) -> str:
@@ -58,10 +64,36 @@ def normalize_api_url(url: str) -> str:
         parts.port  # noqa: B018 - raises on a non-numeric port
     except ValueError as exc:
         raise ValueError(f"Studio URL {shown!r} has an invalid port.") from exc
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        raise ValueError(
+            f"Studio URL {shown!r} has a '.' or '..' path segment: give Studio's plain address, for "
+            f"example {DEFAULT_URL!r} or http://127.0.0.1:8765."
+        )
+    _warn_plain_http(parts.scheme, parts.hostname, shown)
     path = parts.path.rstrip("/")
     if not path.endswith("/api"):
         path = f"{path}/api"
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _warn_plain_http(scheme: str, host: str, shown: str) -> None:
+    """Warn (once per URL) that the token would cross the network unencrypted: ``http://`` to a host
+    that is not this machine."""
+    if scheme != "http" or shown in _WARNED_PLAIN_HTTP:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() == "localhost" or host.lower().endswith(".localhost")
+    if loopback:
+        return
+    _WARNED_PLAIN_HTTP.add(shown)
+    log.warning(
+        "Studio URL %s uses plain http:// to %s, which is not this machine: the token and the data travel "
+        "unencrypted. Use https://.",
+        shown,
+        host,
+    )
 
 
 @dataclass(frozen=True)
