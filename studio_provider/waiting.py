@@ -245,6 +245,23 @@ async def follow_to_result(
                     job = event.job
                     if job.status.is_terminal or job.status in targets:
                         break
+                    said = job.raw.get("status")
+                    if job.status is JobStatus.UNKNOWN and said not in (None, ""):
+                        # Waiting on a status nobody documented could last until the deadline (or for
+                        # ever): stop with words the DAG author can act on.
+                        return JobWaitResult(
+                            end=WaitEnd.ERROR,
+                            job_id=job_id,
+                            job_url=job.url or job_url,
+                            status=JobStatus.UNKNOWN.value,
+                            message=(
+                                f"Studio reported status {str(said)[:80]!r} for job {job_id}, which this "
+                                f"provider does not know, so it stopped waiting; the job may still be running "
+                                f"in Studio. Upgrade the provider, or check the job in Studio."
+                            ),
+                            last_log_id=last_log_id,
+                            deadline=deadline.at,
+                        )
         finally:
             # Stopping early (a target status) must close the socket now, not at garbage collection.
             aclose = getattr(events, "aclose", None)
