@@ -106,3 +106,26 @@ def test_reprs_trigger_kwargs_and_exceptions_hold_no_token(
     shown += [str(failure.value), repr(failure.value), json.dumps(ti.xcom)]
     assert add_token_count("6 secrets", *shown, request_log(rel_emulator)) == 0
     assert JobWaitResult(end=WaitEnd.ERROR, job_id="1").to_dict()  # the payload type holds no config
+
+
+def test_the_demo_output_and_files_hold_no_token() -> None:
+    """``make demo`` (tools/demo.py: the emulator, ``airflow dags test`` of the example DAG): its output and
+    every file it leaves (task logs, Airflow's database, the emulator's log) hold its token zero times."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tools.local_studio import ROOT
+    from tools.local_studio import TOKEN as DEMO_TOKEN
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "demo.py")], capture_output=True, text=True, timeout=400, check=False
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    home = Path(ROOT / "airflow-home" / "demo")
+    files = [path for path in home.rglob("*") if path.is_file()]
+    found = output.count(DEMO_TOKEN) + sum(path.read_bytes().count(DEMO_TOKEN.encode()) for path in files)
+    record("6 demo", {"output lines": output.count("\n"), "files searched": len(files), "occurrences": found})
+    assert len(files) > 3 and "dags-test.log" in {path.name for path in files}
+    assert found == 0
