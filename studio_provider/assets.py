@@ -267,7 +267,7 @@ class StudioDatasetEventsMixin:
     outlets: Any
     log: Any
 
-    #: ``(version, job_id, job_url)`` of each produced version, once the task completed.
+    #: ``(version, job_id, job_url)`` of each produced version, once read (see studio_dataset_versions).
     studio_produced: list[tuple[DatasetVersionInfo, str | None, str | None]] | None = None
     #: The completed Studio jobs ``(job_id, job_url)`` of the task.
     studio_jobs: list[tuple[str, str | None]] | None = None
@@ -287,7 +287,7 @@ class StudioDatasetEventsMixin:
                 for run in runs
                 if isinstance(run, Mapping) and run.get("studio_job_id")
             ]
-            return [(job_id, self._job_url(job_id)) for job_id in dict.fromkeys(ids)]
+            return [(job_id, None) for job_id in dict.fromkeys(ids)]  # URLs read when needed
         return []
 
     def _job_url(self, job_id: str) -> str | None:
@@ -298,23 +298,32 @@ class StudioDatasetEventsMixin:
             return None
 
     def record_studio_datasets(self, context: Any, result: R) -> R:
-        """Read what the completed job(s) behind ``result`` produced and record their asset events;
-        returns ``result`` (so ``return self.record_studio_datasets(context, self.finish(...))``)."""
-        jobs = self.completed_studio_jobs(result)
-        self.studio_jobs = jobs
-        hook = self.hook
-        produced: list[tuple[DatasetVersionInfo, str | None, str | None]] = []
-        for job_id, job_url in jobs:
-            produced.extend((version, job_id, job_url) for version in produced_versions(hook, job_id))
-        self.studio_produced = produced
-        emit_dataset_events(
-            context,
-            self.outlets or [],
-            produced,
-            team=hook.config.team,
-            logger=self.log,
-        )
+        """Record the asset events of the completed job(s) behind ``result`` (when the task declares
+        outlets); returns ``result`` (``return self.record_studio_datasets(context, self.finish(...))``)."""
+        self.studio_jobs = self.completed_studio_jobs(result)
+        self.studio_produced = None
+        if self.studio_jobs and self.outlets:
+            emit_dataset_events(
+                context,
+                self.outlets,
+                self.studio_dataset_versions(),
+                team=self.hook.config.team,
+                logger=self.log,
+            )
         return result
+
+    def studio_dataset_versions(self) -> list[tuple[DatasetVersionInfo, str | None, str | None]]:
+        """``(version, job_id, job_url)`` of each version the completed job(s) produced; read from Studio
+        once, when first needed (asset events or lineage)."""
+        if self.studio_produced is None:
+            produced: list[tuple[DatasetVersionInfo, str | None, str | None]] = []
+            for job_id, job_url in self.studio_jobs or []:
+                versions = produced_versions(self.hook, job_id)
+                if versions and job_url is None:
+                    job_url = self._job_url(job_id)
+                produced.extend((version, job_id, job_url) for version in versions)
+            self.studio_produced = produced
+        return self.studio_produced
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage inputs and outputs: the Studio datasets the job(s) read and wrote (called by the

@@ -121,7 +121,7 @@ def lineage_of(operator: Any) -> Any:
     hook = operator.hook
     team = hook.config.team
     jobs = list(operator.studio_jobs or [])
-    produced = list(operator.studio_produced or [])
+    produced = operator.studio_dataset_versions()
 
     inputs: dict[tuple[str, str, str, str], Any] = {}
 
