@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -50,8 +51,19 @@ class Stack:
         self.log = home / "standalone.log"
         self._exit = ExitStack()
         self._process: subprocess.Popen[Any] | None = None
+        self._secrets: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
+        # One set of secrets for every component: each would otherwise generate its own, and the workers'
+        # tokens would fail the API server's signature check.
+        if not self._secrets:
+            from cryptography.fernet import Fernet
+
+            self._secrets = {
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            }
         return airflow_env(
             self.home,
             self.studio_url,
@@ -63,6 +75,7 @@ class Stack:
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=str(not self.unpause_at_creation),
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
             AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="5",
+            **self._secrets,
         )
 
     def start(self, timeout: float = 300) -> Stack:

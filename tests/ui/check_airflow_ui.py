@@ -138,10 +138,11 @@ def test_connection_form_and_test(stack: Stack, api: httpx.Client, ui_connection
     # without a port, and the API answers "Bad Request" (fixed upstream by apache/airflow PR 73298).
     # Record what it shows; a newer Airflow must show success.
     page.get_by_role("button", name="Test Connection").first.click()
-    page.locator("[data-scope=toast]").first.wait_for(timeout=30_000)
+    toast = page.locator("[data-scope=toast][data-part=root]")
+    toast.first.wait_for(timeout=30_000)
     page.wait_for_timeout(1000)
     page.screenshot(path=str(SHOTS / "03-connection-test-button.png"))
-    shown = " | ".join(page.locator("[data-scope=toast]").all_inner_texts()) or "(no toast)"
+    shown = " | ".join(text.replace("\n", ": ") for text in toast.all_inner_texts())
     (SHOTS / "test-button.txt").write_text(shown + "\n")
     import airflow
 
