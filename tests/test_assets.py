@@ -4,8 +4,6 @@ queues a DAG scheduled on that dataset."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,6 @@ from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
 from tests.pipeline_helpers import build_lineage
 from tests.studio_tasks import task_context
-
-with contextlib.suppress(ImportError):  # the migrated metadata DB; newer trees keep it in tests/conftest.py
-    from tests.operators.test_dag_run import airflow_db  # noqa: F401
 
 DAGS = Path(__file__).resolve().parent / "dags"
 
@@ -210,47 +205,28 @@ def test_a_completed_pipeline_run_records_the_versions_of_its_jobs(emulator: Emu
 # ---- a real DAG run -------------------------------------------------------------------------------
 
 
-def sync_test_dags(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Write every DAG of tests/dags to the metadata database (as ``dag.test()`` does) and unpause the
-    consumer, so an asset event can queue it."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+def sync_test_dags(dag_folder: Callable[[Path], None]) -> None:
+    """Write every DAG of tests/dags to the metadata database and unpause the consumer, so an asset event
+    can queue it."""
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
 
-    bundle = {
-        "name": "studio-provider-tests",
-        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(DAGS), "refresh_interval": 0},
-    }
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
-    manager = DagBundlesManager()
+    dag_folder(DAGS)
     with create_session() as session:
-        manager.sync_bundles_to_db(session=session)
-    (test_bundle,) = [b for b in manager.get_all_dag_bundles() if b.name == "studio-provider-tests"]
-    bag = BundleDagBag(
-        dag_folder=test_bundle.path, bundle_path=test_bundle.path, bundle_name=test_bundle.name
-    )
-    sync_bag_to_db(bag, test_bundle.name, None)
-    with create_session() as session:
-        session.query(DagModel).filter(DagModel.dag_id == "studio_assets_consumer").update(
-            {"is_paused": False}
-        )
+        session.query(DagModel).filter(DagModel.dag_id == "studio_assets_consumer").update({"is_paused": False})
 
 
 @pytest.mark.integration
 @pytest.mark.dag_run
 def test_a_dag_run_records_the_event_and_queues_the_dag_scheduled_on_the_dataset(
-    airflow_db: None,
-    monkeypatch: pytest.MonkeyPatch,
-    emulator: EmulatorServer,
+    dag_folder: Callable[[Path], None], emulator: EmulatorServer
 ) -> None:
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
     from tests.dags.studio_assets_dag import THUMBNAILS, producer
 
-    sync_test_dags(monkeypatch)
+    sync_test_dags(dag_folder)
     run = producer.test()
 
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
@@ -271,7 +247,7 @@ def test_a_dag_run_records_the_event_and_queues_the_dag_scheduled_on_the_dataset
 @pytest.mark.integration
 @pytest.mark.dag_run
 def test_a_watched_dataset_registers_its_trigger_with_primitive_kwargs(
-    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+    dag_folder: Callable[[Path], None],
 ) -> None:
     from airflow.models.asset import AssetModel, AssetWatcherModel
     from airflow.models.trigger import Trigger
@@ -279,7 +255,7 @@ def test_a_watched_dataset_registers_its_trigger_with_primitive_kwargs(
 
     from tests.dags.studio_assets_dag import LABELS
 
-    sync_test_dags(monkeypatch)
+    sync_test_dags(dag_folder)
     with create_session() as session:
         asset = session.query(AssetModel).filter(AssetModel.uri == LABELS.uri).one()
         (watcher,) = session.query(AssetWatcherModel).filter(AssetWatcherModel.asset_id == asset.id).all()
