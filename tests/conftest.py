@@ -136,6 +136,18 @@ def airflow_db() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def dag_bag(folder: Path) -> Any:
+    """The DAGs of ``folder`` as Airflow's DAG processor parses them (``DagBag`` moved in 3.2)."""
+    try:  # Airflow 3.2+ (no example DAGs there)
+        from airflow.dag_processing.dagbag import DagBag
+
+        return DagBag(dag_folder=str(folder))
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag as LegacyDagBag  # type: ignore[attr-defined]
+
+        return LegacyDagBag(dag_folder=str(folder), include_examples=False)
+
+
 def sync_dag_folder(folder: Path, bundle_name: str) -> None:
     """Parse ``folder`` as the DAG bundle ``bundle_name`` and write its DAGs to the metadata database, as the
     dag-processor would. ``dag.test()`` does this itself on 3.3; Airflow 3.1's does not (it fails with "the
@@ -192,5 +204,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # can leave them out: 3.1.0's in-process dag.test() refuses to start any task, ours or a plain @task
     # ("Remote server returned validation error" from its execution API).
     for item in items:
-        if "run_dag" in getattr(item, "fixturenames", ()):
+        if {"run_dag", "dag_folder"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.dag_run)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import dag_bag
+
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "dags_examples"
 EXPECTED = {
     "studio_etl_chain",
@@ -15,9 +17,7 @@ EXPECTED = {
 
 
 def test_example_dags_parse_without_import_errors() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLES))
+    bag = dag_bag(EXAMPLES)
 
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == EXPECTED, sorted(bag.dag_ids)

@@ -8,7 +8,6 @@ except the one that is cancelled at its deadline.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,8 +17,9 @@ import pytest
 
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
+from tests.conftest import dag_bag
 from tests.emulator.helpers import client_for
-from tests.operators.test_dag_run import airflow_db, stored_xcoms  # noqa: F401 (a shared fixture)
+from tests.operators.test_dag_run import stored_xcoms
 from tests.pipeline_helpers import produce
 from tests.studio_tasks import rebuild
 
@@ -27,18 +27,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent.parent / "dags_examples"
 
 
 @pytest.fixture
-def example_dags(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Any]]:
-    """``example_dags(dag_id)``: the example DAG as the DAG processor parses it from ``dags_examples``."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    # dag.test() syncs the DAG's bundle to the database: the examples folder is that bundle.
-    bundle = {
-        "name": "studio-provider-examples",
-        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-        "kwargs": {"path": str(EXAMPLES), "refresh_interval": 0},
-    }
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
-    bag = DagBag(dag_folder=str(EXAMPLES))
+def example_dags(dag_folder: Callable[[Path], None]) -> Iterator[Callable[[str], Any]]:
+    """``example_dags(dag_id)``: the example DAG as the DAG processor parses it from ``dags_examples``,
+    with that folder as the (synced) DAG bundle."""
+    dag_folder(EXAMPLES)
+    bag = dag_bag(EXAMPLES)
     assert bag.import_errors == {}
     yield lambda dag_id: bag.dags[dag_id]
 
@@ -69,7 +62,6 @@ def jobs_named(hook: StudioHook, script: str) -> list[Any]:
 
 
 def test_etl_chain(
-    airflow_db: None,  # noqa: F811
     example_dags: Callable[[str], Any],
     local_emulator: EmulatorServer,
     capfd: pytest.CaptureFixture[str],
@@ -112,7 +104,6 @@ def test_etl_chain(
 
 
 def test_failure_handling(
-    airflow_db: None,  # noqa: F811
     example_dags: Callable[[str], Any],
     local_emulator: EmulatorServer,
     capfd: pytest.CaptureFixture[str],
@@ -154,7 +145,6 @@ def test_failure_handling(
 
 
 def test_schedules_sync_twice(
-    airflow_db: None,  # noqa: F811
     example_dags: Callable[[str], Any],
     local_emulator: EmulatorServer,
 ) -> None:
@@ -193,7 +183,6 @@ def test_schedules_sync_twice(
 
 
 def test_taskflow(
-    airflow_db: None,  # noqa: F811
     example_dags: Callable[[str], Any],
     local_emulator: EmulatorServer,
     capfd: pytest.CaptureFixture[str],
@@ -216,7 +205,6 @@ def test_taskflow(
 
 
 def test_on_new_dataset(
-    airflow_db: None,  # noqa: F811
     example_dags: Callable[[str], Any],
     local_emulator: EmulatorServer,
 ) -> None:
