@@ -374,7 +374,7 @@ def test_verify_may_name_a_ca_bundle(
         password=TOKEN,
         extra={"team": "t", "verify": str(tmp_path / "missing.pem")},
     )
-    with pytest.raises(ValueError, match="verify .*CA bundle"):
+    with pytest.raises(ValueError, match=r"verify .*CA bundle"):
         _ = StudioHook().config
 
 
