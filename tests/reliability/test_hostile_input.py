@@ -192,7 +192,7 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     request_index=st.integers(0, len(REQUESTS) - 1),
     status=st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503, 599]),
@@ -225,7 +225,7 @@ frames = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=st.lists(frames, min_size=1, max_size=5))
 def test_the_websocket_frame_reader_raises_only_studio_errors(messages: list[Any]) -> None:
     async def read() -> None:
