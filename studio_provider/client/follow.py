@@ -21,10 +21,11 @@ unless asked for).
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -194,17 +195,8 @@ class JobFollower:
         if open_timeout <= 0:
             raise self.deadline.exceeded(self.awaited)
         try:
-            connection = await connect(
-                url,
-                additional_headers={"Authorization": config.authorization},
-                ssl=ssl_context(config.verify) if url.startswith("wss:") else None,
-                compression=None,  # small JSON frames: deflate would only cost memory per socket
-                open_timeout=open_timeout,
-                ping_interval=WS_PING_INTERVAL,
-                ping_timeout=WS_PING_TIMEOUT,
-                close_timeout=WS_CLOSE_TIMEOUT,
-                user_agent_header=None,
-            )
+            with _small_tls_read_buffers():
+                connection = await self._connect(url, config, open_timeout)
         except InvalidStatus as exc:
             self._raise_if_fatal(exc)
             log.warning("Log stream of %s refused (%s); polling over REST meanwhile.", self.awaited, exc)
@@ -240,6 +232,21 @@ class JobFollower:
             await connection.close()
         if self._deadline_hit and not self.finished:
             raise self.deadline.exceeded(self.awaited)
+
+    async def _connect(self, url: str, config: StudioConfig, open_timeout: float) -> ClientConnection:
+        connection = await connect(
+            url,
+            additional_headers={"Authorization": config.authorization},
+            ssl=ssl_context(config.verify) if url.startswith("wss:") else None,
+            compression=None,  # small JSON frames: deflate would only cost memory per socket
+            open_timeout=open_timeout,
+            ping_interval=WS_PING_INTERVAL,
+            ping_timeout=WS_PING_TIMEOUT,
+            close_timeout=WS_CLOSE_TIMEOUT,
+            user_agent_header=None,
+        )
+        _trim_tls_read_buffer(connection.transport)
+        return connection
 
     def _arm_deadline(self, connection: ClientConnection) -> asyncio.TimerHandle | None:
         # One timer per socket instead of a timeout per frame: cheap for thousands of idle follows.
@@ -478,6 +485,53 @@ def _is_error_frame(frame: dict[str, Any]) -> bool:
         None,
         "error",
     )
+
+
+#: The TLS read buffer kept per socket: one TLS record is at most 16 KiB; a larger read takes two turns.
+TLS_READ_BUFFER = 16 * 1024
+_tls_connects = 0
+_tls_default_buffer: int | None = None
+
+
+@contextmanager
+def _small_tls_read_buffers() -> Iterator[None]:
+    """While this follower opens sockets, asyncio's ``SSLProtocol`` starts with a 16 KiB read buffer.
+
+    ``SSLProtocol`` allocates and zero-fills ``max_size`` (256 KiB in CPython 3.10-3.13) per TLS
+    connection when it is built: four times the memory budget of a waiting job, and thousands of
+    handshakes run at once in a triggerer. The class default is lowered only while some follower is
+    connecting (a connection built meanwhile elsewhere just reads in smaller chunks), and each of our
+    sockets keeps the small size through :func:`_trim_tls_read_buffer`. Other Pythons or loops (uvloop)
+    lack these internals and are left alone.
+    """
+    global _tls_connects, _tls_default_buffer
+    protocol_class: Any = getattr(asyncio.sslproto, "SSLProtocol", None)
+    if not isinstance(getattr(protocol_class, "max_size", None), int):
+        yield
+        return
+    if _tls_connects == 0:
+        _tls_default_buffer = protocol_class.max_size
+        protocol_class.max_size = min(protocol_class.max_size, TLS_READ_BUFFER)
+    _tls_connects += 1
+    try:
+        yield
+    finally:
+        _tls_connects -= 1
+        if _tls_connects == 0 and _tls_default_buffer is not None:
+            protocol_class.max_size = _tls_default_buffer
+
+
+def _trim_tls_read_buffer(transport: Any) -> None:
+    """Pin one socket's TLS read buffer to :data:`TLS_READ_BUFFER` (an instance attribute)."""
+    protocol = getattr(transport, "_ssl_protocol", None)
+    buffer = getattr(protocol, "_ssl_buffer", None)
+    if protocol is None or not isinstance(buffer, bytearray) or not hasattr(protocol, "_ssl_buffer_view"):
+        return
+    protocol.max_size = TLS_READ_BUFFER  # get_buffer() never asks for more
+    if len(buffer) > TLS_READ_BUFFER:
+        small = bytearray(TLS_READ_BUFFER)
+        protocol._ssl_buffer = small
+        protocol._ssl_buffer_view = memoryview(small)
 
 
 def _decode_frame(message: str | bytes) -> dict[str, Any] | None:

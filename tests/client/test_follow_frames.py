@@ -286,3 +286,20 @@ async def test_an_untrusted_certificate_is_not_retried_forever(tls: tuple[ssl.SS
                 await run(client)
     assert TOKEN not in str(caught.value)
     assert len(studio.http) == 0  # the REST read failed at the handshake too: nothing was served
+
+
+def test_tls_sockets_start_with_a_small_read_buffer_and_the_default_comes_back() -> None:
+    import asyncio.sslproto
+
+    from studio_provider.client.follow import TLS_READ_BUFFER, _small_tls_read_buffers
+
+    default = asyncio.sslproto.SSLProtocol.max_size
+    assert default > TLS_READ_BUFFER  # CPython's 256 KiB per connection
+    with _small_tls_read_buffers():
+        with _small_tls_read_buffers():  # overlapping connects
+            assert asyncio.sslproto.SSLProtocol.max_size == TLS_READ_BUFFER
+        assert asyncio.sslproto.SSLProtocol.max_size == TLS_READ_BUFFER
+    assert asyncio.sslproto.SSLProtocol.max_size == default
+    with pytest.raises(RuntimeError), _small_tls_read_buffers():
+        raise RuntimeError("a failed handshake")
+    assert asyncio.sslproto.SSLProtocol.max_size == default
