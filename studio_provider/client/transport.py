@@ -17,6 +17,7 @@ import httpx
 import tenacity
 
 from .. import __version__
+from . import attempt_deadline
 from .config import StudioConfig
 from .errors import StudioError
 from .request import ApiRequest
@@ -86,6 +87,7 @@ class SyncTransport:
         self.config = config
         self.policy = RetryPolicy(max_retries=config.max_retries)
         self._client = httpx.Client(transport=transport, **client_kwargs(config))
+        attempt_deadline.install(self._client)
 
     def send(self, request: ApiRequest[T]) -> T:
         """Send ``request`` (with retries) and return its decoded result."""
@@ -102,14 +104,21 @@ class SyncTransport:
         seconds = attempt_seconds(self.config, request)
         deadline = time.monotonic() + seconds
         try:
-            response = self._client.send(sent, stream=True)
-            try:
-                # httpx bounds each read by ``timeout``; the deadline bounds the whole body.
-                body = BodyReader(self.config, request, response, deadline, seconds)
-                for chunk in response.iter_bytes():
-                    body.add(chunk)
-            finally:
-                response.close()
+            # Every socket operation gets what is left of the attempt's time (head included); the body
+            # reader checks the same deadline between chunks.
+            with attempt_deadline.attempt_deadline(seconds):
+                response = self._client.send(sent, stream=True)
+                try:
+                    body = BodyReader(self.config, request, response, deadline, seconds)
+                    for chunk in response.iter_bytes():
+                        body.add(chunk)
+                finally:
+                    response.close()
+        except httpx.TimeoutException as exc:
+            # A read cut short by the attempt's deadline says so, as the async transport's does.
+            spent = time.monotonic() >= deadline - 0.05  # a socket timeout may wake a hair early
+            failure = deadline_error(seconds, sent) if spent else exc
+            raise transport_error(self.config, request, failure, sent) from exc
         except httpx.HTTPError as exc:
             raise transport_error(self.config, request, exc, sent) from exc
         return decode_response(self.config, request, body.buffered())

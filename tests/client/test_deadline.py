@@ -30,11 +30,13 @@ class TrickleServer:
     """Answers every request on a loopback port with ``head`` then ``BODY``, one byte every ``GAP``
     seconds starting at byte ``trickle_from``; stops sending when the client goes away."""
 
-    def __init__(self, trickle_headers: bool = False) -> None:
+    def __init__(self, trickle_headers: bool = False, head_padding: int = 0) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        if head_padding:  # a long header, trickled too: the head alone then outlasts any test bound
+            head += b"X-Padding: " + b"p" * head_padding + b"\r\n"
         head += b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(BODY)
         self.payload = head + BODY
-        self.trickle_from = len(head) - 12 if trickle_headers else len(head)
+        self.trickle_from = len(head) - 12 - head_padding if trickle_headers else len(head)
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.stopping = threading.Event()
@@ -79,8 +81,8 @@ class TrickleServer:
 def trickle() -> Iterator[Callable[..., TrickleServer]]:
     servers: list[tuple[TrickleServer, threading.Thread]] = []
 
-    def start(trickle_headers: bool = False) -> TrickleServer:
-        server = TrickleServer(trickle_headers)
+    def start(trickle_headers: bool = False, head_padding: int = 0) -> TrickleServer:
+        server = TrickleServer(trickle_headers, head_padding)
         thread = threading.Thread(target=server.serve, daemon=True)
         thread.start()
         servers.append((server, thread))
@@ -130,3 +132,26 @@ async def test_trickled_headers_hit_the_deadline_async(trickle: Callable[..., Tr
         with pytest.raises(StudioTransportError):
             await client.list_jobs()
 
+
+
+def test_trickled_headers_hit_the_deadline(trickle: Callable[..., TrickleServer]) -> None:
+    # The blocking client too: a response head trickled a byte at a time must not hold the call.
+    server = trickle(trickle_headers=True, head_padding=200)  # a 60 s head against a 1 s timeout
+    started = threading.Event()
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        started.set()
+        try:
+            with StudioClient(config(server)) as client:
+                client.list_jobs()
+        except BaseException as exc:  # collected for the assertions below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    started.wait(5)
+    # Bounded: the trickle lasts far longer than this, so only the deadline can end the call in time.
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "a trickled response head held the blocking call past its deadline"
+    assert len(outcome) == 1 and isinstance(outcome[0], StudioTransportError), outcome
