@@ -38,6 +38,7 @@ from .api import AsyncStudioClient
 from .config import StudioConfig
 from .errors import StudioAuthenticationError, StudioError, StudioNotFoundError
 from .models import Job, JobStatus, LogLine
+from .status_batch import StatusBatch, status_batch
 from .tls import ssl_context
 from .wait import Deadline, ReconnectDelays, is_transient, reconnect_delays, sleep_within
 
@@ -50,6 +51,10 @@ WS_PING_TIMEOUT = 30.0
 WS_CLOSE_TIMEOUT = 2.0
 #: Attempts at reading the logs of a finished job over REST before giving up on them.
 FINAL_LOG_ATTEMPTS = 5
+#: Statuses of a job that has not started: polling skips its log read (the lines are read later, by id).
+NOT_STARTED = frozenset(
+    {JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.PROVISIONING}
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ class JobFollower:
     :param final_status_read: after the socket reported a terminal status, read the job once over REST
         for its full record: ``True`` always, ``False`` never, ``None`` (default) only when the stream's
         record lacks the outcome (no ``exit_code``, or a failure without ``error_message``).
+    :param coalesce_status: with ``use_websocket=False``, after the first read take the status from the
+        loop's shared list of active jobs (:mod:`~.status_batch`, one request per interval for all
+        polling follows of the client) and read the job on its own only when the list does not show it.
     """
 
     def __init__(
@@ -117,6 +125,7 @@ class JobFollower:
         use_websocket: bool = True,
         with_logs: bool = True,
         final_status_read: bool | None = None,
+        coalesce_status: bool = True,
     ) -> None:
         if not isinstance(job_id, str) or not job_id.strip():
             raise ValueError(f"job_id must be a non-empty Studio job id, got {job_id!r}.")
@@ -131,6 +140,7 @@ class JobFollower:
         self.use_websocket = use_websocket
         self.with_logs = with_logs
         self.final_status_read = final_status_read
+        self.coalesce_status = coalesce_status
         #: The highest log id yielded (or the resume point); ``None`` before any.
         self.last_log_id: int | None = after_log_id
         #: The job as last seen (``None`` before the first status).
@@ -158,32 +168,49 @@ class JobFollower:
         loop = asyncio.get_running_loop()
         next_socket = loop.time() if self.use_websocket else float("inf")
         next_poll = float("inf") if self.use_websocket else loop.time()
-        while True:
-            if self.deadline.expired:
-                raise self.deadline.exceeded(self.awaited)
-            now = loop.time()
-            if now >= next_socket:
-                # aclosing: a consumer that stops iterating closes the socket now, not at garbage collection.
-                async with aclosing(self._socket_session()) as session:
-                    async for event in session:
+        batch = None if self.use_websocket or not self.coalesce_status else status_batch(
+            self.client, self.poll_interval
+        )
+        if batch is not None:
+            batch.join()
+        try:
+            # Polling reads take the status from the shared list when there is one: the first read from
+            # an early round, later ones from the next round of its cadence.
+            fresh = True
+            while True:
+                if self.deadline.expired:
+                    raise self.deadline.exceeded(self.awaited)
+                now = loop.time()
+                if now >= next_socket:
+                    # aclosing: a consumer that stops iterating closes the socket now, not at garbage
+                    # collection.
+                    async with aclosing(self._socket_session()) as session:
+                        async for event in session:
+                            yield event
+                    if self.finished:
+                        return
+                    next_socket = loop.time() + next(self._backoff)
+                    # The socket ended early: ask REST whether the job is done (logs only if it is).
+                    for event in await self._rest_round(logs=False):
                         yield event
-                if self.finished:
-                    return
-                next_socket = loop.time() + next(self._backoff)
-                # The socket ended early: ask REST whether the job is done (logs only if it is).
-                for event in await self._rest_round(logs=False):
-                    yield event
-                if self.finished:
-                    return
-                next_poll = loop.time() + self.poll_interval
-            elif now >= next_poll:
-                for event in await self._rest_round(logs=self.with_logs):
-                    yield event
-                if self.finished:
-                    return
-                next_poll = loop.time() + self.poll_interval
-            wake = min(next_socket, next_poll)
-            await sleep_within(max(0.0, wake - loop.time()), self.deadline)
+                    if self.finished:
+                        return
+                    next_poll = loop.time() + self.poll_interval
+                elif now >= next_poll:
+                    shared = batch if batch is not None and batch.running else None
+                    for event in await self._rest_round(logs=self.with_logs, batch=shared, fresh=fresh):
+                        yield event
+                    if self.finished:
+                        return
+                    fresh = False
+                    # With a shared list the wait for its next round is the pause.
+                    pause = 0.0 if batch is not None and batch.running else self.poll_interval
+                    next_poll = loop.time() + pause
+                wake = min(next_socket, next_poll)
+                await sleep_within(max(0.0, wake - loop.time()), self.deadline)
+        finally:
+            if batch is not None:
+                batch.leave()
 
     # ---- WebSocket -----------------------------------------------------------------------------------
 
@@ -354,16 +381,26 @@ class JobFollower:
 
     # ---- REST ----------------------------------------------------------------------------------------
 
-    async def _rest_round(self, *, logs: bool) -> list[FollowEvent]:
-        """Read the status (and, when asked or when the job ended, the new log lines) over REST."""
+    async def _rest_round(
+        self, *, logs: bool, batch: StatusBatch | None = None, fresh: bool = False
+    ) -> list[FollowEvent]:
+        """Read the status (and, when asked or when the job ended, the new log lines) over REST.
+
+        :param batch: take the status from this shared list's next round when it shows the job active.
+        :param fresh: ask the shared list for an early round instead of its next regular one.
+        """
         try:
-            job = await self._rest(self.client.get_job(job_id=self.job_id))
+            job: Job | None = None
+            if batch is not None:
+                job = (await self._rest(batch.next_round(fresh=fresh))).active(self.job_id)
+            if job is None:  # not listed as active: it ended, or the list was cut
+                job = await self._rest(self.client.get_job(job_id=self.job_id))
         except _Skip:
             return []
         self._raw = {**self._raw, **job.raw}
         terminal = job.status.is_terminal
         events: list[FollowEvent] = []
-        if self.with_logs and (logs or terminal):
+        if self.with_logs and (terminal or (logs and job.status not in NOT_STARTED)):
             # Read after the status: once the job has ended, every line is in this answer.
             lines = await self._rest_logs(attempts=FINAL_LOG_ATTEMPTS if terminal else 1)
             events.extend(self._new_lines(lines, identified_only=False))
@@ -577,6 +614,7 @@ async def follow_job(
     use_websocket: bool = True,
     with_logs: bool = True,
     final_status_read: bool | None = None,
+    coalesce_status: bool = True,
 ) -> AsyncIterator[FollowEvent]:
     """Follow a job until it ends: yields :class:`LogEvent` and :class:`StatusEvent`, ending right after
     the terminal :class:`StatusEvent`.
@@ -599,6 +637,7 @@ async def follow_job(
         (one request): ``True`` always, ``False`` never, ``None`` only when the stream's record lacks the
         outcome. Without it the last event carries the stream's fields (status, exit code, error
         message, finish time) and possibly no ``url``.
+    :param coalesce_status: polling follows of one client share one list of active jobs per interval.
     :raises StudioDeadlineExceeded: the deadline passed first; the caller cancels the job.
     :raises StudioAuthenticationError: the token was refused (handshake or REST 401/403).
     :raises StudioNotFoundError: the team has no such job.
@@ -612,6 +651,7 @@ async def follow_job(
         use_websocket=use_websocket,
         with_logs=with_logs,
         final_status_read=final_status_read,
+        coalesce_status=coalesce_status,
     )
     async with aclosing(follower.events()) as events:
         async for event in events:

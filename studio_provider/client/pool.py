@@ -18,8 +18,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from .api import AsyncStudioClient
 from .config import StudioConfig
+from .tls import ssl_context
 
 # A per-process salt: the digests identify configurations inside this process only, and cannot be
 # checked against a guessed token elsewhere.
@@ -50,6 +53,17 @@ def config_key(config: StudioConfig) -> str:
     return digest.hexdigest()
 
 
+#: The shared client's connection pool. Idle connections stay open across a polling interval (httpx's
+#: default of 5 s would pay a TLS handshake per round) but below the 60 s idle timeout of common load
+#: balancers.
+POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=55.0)
+
+
+def _pooled_client(config: StudioConfig) -> AsyncStudioClient:
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context(config.verify), limits=POOL_LIMITS)
+    return AsyncStudioClient(config, transport=transport)
+
+
 @dataclass
 class _Entry:
     client: AsyncStudioClient
@@ -78,7 +92,7 @@ async def shared_client(config: StudioConfig) -> AsyncIterator[AsyncStudioClient
     entries = _REGISTRY.setdefault(loop, {})
     entry = entries.get(key)
     if entry is None:
-        entry = _Entry(AsyncStudioClient(config))
+        entry = _Entry(_pooled_client(config))
         entries[key] = entry
     entry.users += 1
     try:
