@@ -50,8 +50,13 @@ CONN_ID = "studio_bench"
 DESIGNS = {
     "ws": "(a) StudioJobTrigger, WebSocket",
     "poll": "(b) StudioJobTrigger, polling",
+    "poll-logs": "(b') StudioJobTrigger, polling + logs",
     "naive": "(c) naive poller, new client per poll",
 }
+#: Log lines in the task log: the WebSocket brings them for free; polling reads them per job and round
+#: (Studio has no endpoint for the logs of many jobs), so (b) follows the status only, as (c) does, and
+#: (b') shows what the logs add.
+STREAM_LOGS = {"ws": True, "poll": False, "poll-logs": True}
 
 
 @dataclass
@@ -245,7 +250,9 @@ async def _true_final(api_url: str, ca: str, ids: list[str]) -> dict[str, dict[s
     return {str(job["id"]): job for job in jobs}
 
 
-def _provider_waiter(job_id: str, use_websocket: bool, poll_interval: float, deadline: float) -> Any:
+def _provider_waiter(
+    job_id: str, use_websocket: bool, poll_interval: float, deadline: float, stream_logs: bool = True
+) -> Any:
     """A ``StudioJobTrigger`` rebuilt from its ``serialize()`` output, as the triggerer rebuilds it."""
     import importlib
 
@@ -257,7 +264,7 @@ def _provider_waiter(job_id: str, use_websocket: bool, poll_interval: float, dea
         deadline=deadline,
         poll_interval=poll_interval,
         use_websocket=use_websocket,
-        stream_logs=True,
+        stream_logs=stream_logs,
     )
     classpath, kwargs = original.serialize()
     module, _, name = classpath.rpartition(".")
@@ -276,7 +283,9 @@ async def _run_waiters(
     deadline = time.time() + args.max_duration + 600
 
     async def provider(job_id: str, use_websocket: bool) -> None:
-        trigger = _provider_waiter(job_id, use_websocket, args.poll_interval, deadline)
+        trigger = _provider_waiter(
+            job_id, use_websocket, args.poll_interval, deadline, STREAM_LOGS[args.run_design]
+        )
         gen = trigger.run()
         try:
             event = await gen.__anext__()
@@ -506,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-duration", type=float, default=30.0, help="shortest job, seconds (30)")
     parser.add_argument("--max-duration", type=float, default=90.0, help="longest job, seconds (90)")
     parser.add_argument("--poll-interval", type=float, default=10.0, help="polling designs' interval (10)")
-    parser.add_argument("--designs", default="ws,poll,naive", help="comma-separated: ws, poll, naive")
+    parser.add_argument("--designs", default="ws,poll,naive",
+                        help="comma-separated: ws, poll, poll-logs (polling with log lines), naive")
     parser.add_argument("--ws-ping-interval", type=float, default=30.0, help="emulator WebSocket pings (30)")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds after the waiters start before the CPU-while-waiting window opens")
