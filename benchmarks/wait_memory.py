@@ -49,11 +49,23 @@ async def probe(args: argparse.Namespace, api_url: str, ca: str) -> None:
     before = tracemalloc.take_snapshot() if args.tracemalloc else None
     rss_before = proc.memory_info().rss
     tasks = [asyncio.create_task(wait(job_id)) for job_id in ids[1:]]
-    await asyncio.sleep(args.settle)
+    peak = rss_before
+    for _ in range(int(args.settle / 0.1)):
+        await asyncio.sleep(0.1)
+        peak = max(peak, proc.memory_info().rss)
     gc.collect()
     rss_after = proc.memory_info().rss
     n = len(tasks)
-    print(f"{args.design}: {n} waits, RSS added {(rss_after - rss_before) / n / 1024:.1f} KiB per wait")
+    if args.trim:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        trimmed = proc.memory_info().rss
+        print(f"after malloc_trim: {(trimmed - rss_before) / n / 1024:.1f} KiB per wait")
+    print(
+        f"{args.design}: {n} waits, RSS added {(rss_after - rss_before) / n / 1024:.1f} KiB per wait "
+        f"(peak {(peak - rss_before) / n / 1024:.1f})"
+    )
     counters = await _admin(api_url, ca, "GET", "counters")
     print("emulator routes:", {k: v["total"] for k, v in counters["routes"].items() if "_emulator" not in k})
     if before is not None:
@@ -79,6 +91,7 @@ def main() -> int:
     parser.add_argument("--poll-interval", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--frames", type=int, default=1, help="traceback depth per allocation site")
+    parser.add_argument("--trim", action="store_true", help="also show RSS after glibc's malloc_trim")
     parser.add_argument("--no-tracemalloc", dest="tracemalloc", action="store_false")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="studio-wait-mem-") as tmp:

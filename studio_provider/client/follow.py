@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -32,6 +33,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .api import AsyncStudioClient
@@ -273,6 +275,7 @@ class JobFollower:
             user_agent_header=None,
         )
         _trim_tls_read_buffer(connection.transport)
+        _drop_handshake_records(connection)
         return connection
 
     def _arm_deadline(self, connection: ClientConnection) -> asyncio.TimerHandle | None:
@@ -524,15 +527,16 @@ def _is_error_frame(frame: dict[str, Any]) -> bool:
     )
 
 
-#: The TLS read buffer kept per socket: one TLS record is at most 16 KiB; a larger read takes two turns.
-TLS_READ_BUFFER = 16 * 1024
+#: The TLS read buffer kept per socket (raw bytes from the socket, before decryption). Frames of a log
+#: stream are small; a burst larger than this is read in several turns of the loop.
+TLS_READ_BUFFER = 4 * 1024
 _tls_connects = 0
 _tls_default_buffer: int | None = None
 
 
 @contextmanager
 def _small_tls_read_buffers() -> Iterator[None]:
-    """While this follower opens sockets, asyncio's ``SSLProtocol`` starts with a 16 KiB read buffer.
+    """While this follower opens sockets, asyncio's ``SSLProtocol`` starts with a small read buffer.
 
     ``SSLProtocol`` allocates and zero-fills ``max_size`` (256 KiB in CPython 3.10-3.13) per TLS
     connection when it is built: four times the memory budget of a waiting job, and thousands of
@@ -569,6 +573,22 @@ def _trim_tls_read_buffer(transport: Any) -> None:
         small = bytearray(TLS_READ_BUFFER)
         protocol._ssl_buffer = small
         protocol._ssl_buffer_view = memoryview(small)
+
+
+def _drop_handshake_records(connection: ClientConnection) -> None:
+    """Forget what only the opening handshake needed: a few KiB per socket, kept for hours otherwise.
+
+    The request (with the ``Authorization`` header) and the response's headers are not read again once
+    the connection is open; asyncio keeps the server certificate parsed as a dict for ``get_extra_info``.
+    """
+    connection.request = None
+    response = connection.response
+    if response is not None:
+        # websockets reads "a response was received" as "response is not None": keep a bare one.
+        connection.response = dataclasses.replace(response, headers=Headers(), body=b"")
+    extra = getattr(getattr(connection.transport, "_ssl_protocol", None), "_extra", None)
+    if isinstance(extra, dict):
+        extra.pop("peercert", None)
 
 
 def _decode_frame(message: str | bytes) -> dict[str, Any] | None:
