@@ -170,6 +170,25 @@ def schedule_changes(existing: Schedule, spec: ScheduleSpec) -> dict[str, tuple[
     return changes
 
 
+def create_schedule(api: StudioApi, spec: ScheduleSpec, pipeline_id: str) -> Schedule:
+    """Create the schedule ``spec`` declares for the definition ``pipeline_id``, paused when declared so
+    (the create call takes no pause flag, so a pause is a second call).
+
+    :param api: a client or hook.
+    :param spec: the declared state.
+    :param pipeline_id: the resolved definition's id.
+    """
+    created = api.create_schedule(
+        schedule_name=spec.schedule_name,
+        pipeline_id=pipeline_id,
+        start_after=spec.start_after,
+        **cron_argument(spec),
+    )
+    if spec.paused and created.id is not None:
+        created = api.update_schedule(schedule_id=created.id, pause_pipeline=True)
+    return created
+
+
 def sync_schedule(api: StudioApi, spec: ScheduleSpec, *, log: logging.Logger | Any = log) -> SyncResult:
     """Bring the schedule ``spec.schedule_name`` to ``spec``: create, update what differs, or nothing.
 
@@ -193,14 +212,7 @@ def sync_schedule(api: StudioApi, spec: ScheduleSpec, *, log: logging.Logger | A
             api.delete_schedule(schedule_id=existing.id)
             existing, replaced = None, True
     if existing is None or existing.id is None:
-        created = api.create_schedule(
-            schedule_name=spec.schedule_name,
-            pipeline_id=definition.pipeline_id,
-            start_after=spec.start_after,
-            **cron_argument(spec),
-        )
-        if spec.paused and created.id is not None:
-            created = api.update_schedule(schedule_id=created.id, pause_pipeline=True)
+        created = create_schedule(api, spec, definition.pipeline_id)
         action = SyncAction.REPLACED if replaced else SyncAction.CREATED
         log.info(
             "Schedule %r %s (id %s), next run %s.",
@@ -241,6 +253,7 @@ __all__ = [
     "SyncAction",
     "SyncResult",
     "aware_start_after",
+    "create_schedule",
     "cron_argument",
     "schedule_changes",
     "sync_schedule",

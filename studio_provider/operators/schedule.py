@@ -19,7 +19,7 @@ from studio_provider.client.pipelines_wait import find_schedule, resolve_definit
 from studio_provider.client.schedule_sync import (
     ScheduleSpec,
     aware_start_after,
-    cron_argument,
+    create_schedule,
     sync_schedule,
 )
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
@@ -71,20 +71,8 @@ def _check_target(schedule_id: object, schedule_name: object) -> None:
     check.one_of(("schedule_id", "schedule_name"), (schedule_id, schedule_name))
 
 
-class StudioCreateScheduleOperator(_ScheduleOperator):
-    """Create a schedule for a pipeline definition. It always creates: use
-    :class:`StudioSyncScheduleOperator` to keep one schedule per name.
-
-    :param schedule_name: the schedule's name (templated).
-    :param pipeline_id: the definition's id (templated), or
-    :param pipeline_name: the definition's name (templated); exactly one of the two.
-    :param cron_expression: when it fires (checked with croniter); and/or
-    :param start_after: not before this moment (``datetime``, pendulum ``DateTime`` or ISO text; naive
-        is UTC).
-    :param paused: create it paused.
-    :param studio_conn_id: the ``datachain_studio`` connection (templated).
-    :param team: the team, overriding the connection's (templated).
-    """
+class _DeclaredScheduleOperator(_ScheduleOperator):
+    """The declaration the create and sync operators share: a named schedule of one definition."""
 
     template_fields: Sequence[str] = (
         "schedule_name",
@@ -104,7 +92,7 @@ class StudioCreateScheduleOperator(_ScheduleOperator):
         pipeline_name: str | None = None,
         cron_expression: str | None = None,
         start_after: DateLike | None = None,
-        paused: bool = False,
+        paused: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -115,9 +103,9 @@ class StudioCreateScheduleOperator(_ScheduleOperator):
         self.start_after = start_after
         self.paused = paused
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Check the input, then create the schedule."""
-        spec = ScheduleSpec.build(
+    def spec(self) -> ScheduleSpec:
+        """The rendered parameters, checked before any request."""
+        return ScheduleSpec.build(
             schedule_name=self.schedule_name,
             pipeline_id=self.pipeline_id,
             pipeline_name=self.pipeline_name,
@@ -125,16 +113,31 @@ class StudioCreateScheduleOperator(_ScheduleOperator):
             start_after=self.start_after,
             paused=self.paused,
         )
+
+
+class StudioCreateScheduleOperator(_DeclaredScheduleOperator):
+    """Create a schedule for a pipeline definition. It always creates: use
+    :class:`StudioSyncScheduleOperator` to keep one schedule per name.
+
+    :param schedule_name: the schedule's name (templated).
+    :param pipeline_id: the definition's id (templated), or
+    :param pipeline_name: the definition's name (templated); exactly one of the two.
+    :param cron_expression: when it fires (checked with croniter); and/or
+    :param start_after: not before this moment (``datetime``, pendulum ``DateTime`` or ISO text; naive
+        is UTC).
+    :param paused: create it paused.
+    :param studio_conn_id: the ``datachain_studio`` connection (templated).
+    :param team: the team, overriding the connection's (templated).
+    """
+
+    def __init__(self, *, paused: bool = False, **kwargs: Any) -> None:
+        super().__init__(paused=paused, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Check the input, then create the schedule."""
+        spec = self.spec()
         definition = resolve_definition(self.hook, definition_id=spec.pipeline_id, name=spec.pipeline_name)
-        schedule = self.hook.create_schedule(
-            schedule_name=spec.schedule_name,
-            pipeline_id=definition.pipeline_id,
-            **cron_argument(spec),
-            start_after=spec.start_after,
-        )
-        if spec.paused and schedule.id is not None:
-            schedule = self.hook.update_schedule(schedule_id=schedule.id, pause_pipeline=True)
-        return self.result(schedule)
+        return self.result(create_schedule(self.hook, spec, definition.pipeline_id))
 
 
 class StudioUpdateScheduleOperator(_ScheduleOperator):
@@ -244,7 +247,7 @@ class StudioDeleteScheduleOperator(_ScheduleOperator):
         return True
 
 
-class StudioSyncScheduleOperator(_ScheduleOperator):
+class StudioSyncScheduleOperator(_DeclaredScheduleOperator):
     """Keep one schedule, keyed by ``schedule_name``, as declared: create it when missing, update only
     what differs, do nothing when it matches (the log says so). Running it twice leaves one schedule.
 
@@ -259,46 +262,9 @@ class StudioSyncScheduleOperator(_ScheduleOperator):
     :param team: the team, overriding the connection's (templated).
     """
 
-    template_fields: Sequence[str] = (
-        "schedule_name",
-        "pipeline_id",
-        "pipeline_name",
-        "cron_expression",
-        "start_after",
-        "studio_conn_id",
-        "team",
-    )
-
-    def __init__(
-        self,
-        *,
-        schedule_name: str,
-        pipeline_id: str | None = None,
-        pipeline_name: str | None = None,
-        cron_expression: str | None = None,
-        start_after: DateLike | None = None,
-        paused: bool | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.schedule_name = schedule_name
-        self.pipeline_id = pipeline_id
-        self.pipeline_name = pipeline_name
-        self.cron_expression = cron_expression
-        self.start_after = start_after
-        self.paused = paused
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the declaration, then bring the schedule to it; returns the schedule plus ``action``."""
-        spec = ScheduleSpec.build(
-            schedule_name=self.schedule_name,
-            pipeline_id=self.pipeline_id,
-            pipeline_name=self.pipeline_name,
-            cron_expression=self.cron_expression,
-            start_after=self.start_after,
-            paused=self.paused,
-        )
-        outcome = sync_schedule(self.hook, spec, log=self.log)
+        outcome = sync_schedule(self.hook, self.spec(), log=self.log)
         return {**self.result(outcome.schedule), "action": outcome.action.value}
 
 
