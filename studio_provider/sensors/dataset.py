@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
 from studio_provider.client import DatasetRef
 from studio_provider.client.dataset_wait import (
@@ -19,11 +17,11 @@ from studio_provider.client.dataset_wait import (
     find_dataset,
 )
 from studio_provider.client.wait import Deadline
-from studio_provider.compat import default_deferrable, task_state_store
+from studio_provider.compat import task_state_store
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
-from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
+from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.dataset import DatasetWaitResult, StudioDatasetTrigger
-from studio_provider.waiting import WaitEnd, deadline_from_timeout, positive_seconds
+from studio_provider.waiting import WaitEnd, deadline_from_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,7 +38,7 @@ def _templated(*values: object) -> bool:
     return any(isinstance(value, str) and "{{" in value for value in values)
 
 
-class StudioDatasetSensor(BaseSensorOperator):
+class StudioDatasetSensor(StudioBaseSensor):
     """Wait until a version of a Studio dataset exists with status COMPLETE (4); fail when it ended FAILED
     (3) or otherwise will never complete. Returns the version's info (a dict: ``namespace``, ``project``,
     ``name``, ``version``, ``status``, ``num_objects``, ``size``, ``job_id``, ``finished_at``).
@@ -79,7 +77,6 @@ class StudioDatasetSensor(BaseSensorOperator):
         "studio_conn_id",
         "team",
     )
-    ui_color = "#945dd6"
 
     def __init__(
         self,
@@ -90,10 +87,6 @@ class StudioDatasetSensor(BaseSensorOperator):
         name: str | None = None,
         version: str | None = None,
         min_version: str | None = None,
-        studio_conn_id: str = DEFAULT_CONN_ID,
-        team: str | None = None,
-        deferrable: bool | None = None,
-        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,22 +96,10 @@ class StudioDatasetSensor(BaseSensorOperator):
         self.name = name
         self.version = version
         self.min_version = min_version
-        self.studio_conn_id = studio_conn_id
-        self.team = team
-        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
-        interval = self.poke_interval if poll_interval is None else poll_interval
-        if isinstance(interval, timedelta):
-            interval = interval.total_seconds()
-        self.poll_interval = positive_seconds("poll_interval", interval)
         # (dataset, baseline version) of an open-ended wait, read at the first poke.
         self._baseline: tuple[str, str | None] | None = None
         if not _templated(dataset, namespace, project, name, version, min_version):
             self._resolve()  # a bad reference fails when the DAG is parsed
-
-    @cached_property
-    def hook(self) -> StudioHook:
-        """The Studio hook of ``studio_conn_id`` and ``team``."""
-        return StudioHook(self.studio_conn_id, team=self.team)
 
     # ---- inputs ----------------------------------------------------------------------------------
 

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseSensorOperator
 
 from studio_provider.client import JobStatus
 from studio_provider.client import validation as check
 from studio_provider.client.wait import Deadline
-from studio_provider.compat import default_deferrable
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
-from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import JOB_URL_XCOM_KEY, StudioJobLink
+from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import JobWaitResult, WaitEnd, deadline_from_timeout, positive_seconds
+from studio_provider.waiting import JobWaitResult, WaitEnd, deadline_from_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -41,7 +36,7 @@ def parse_statuses(name: str, values: Iterable[str | JobStatus] | str | JobStatu
     return frozenset(statuses)
 
 
-class StudioJobSensor(BaseSensorOperator):
+class StudioJobSensor(StudioBaseSensor):
     """Wait until a Studio job reaches one of ``target_statuses``; fail at once when it ends in a status
     that is not a target (FAILED or CANCELED, unless those are targets).
 
@@ -58,7 +53,6 @@ class StudioJobSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("job_id", "studio_conn_id", "team")
-    ui_color = "#945dd6"
     operator_extra_links = (StudioJobLink(),)
 
     def __init__(
@@ -66,28 +60,11 @@ class StudioJobSensor(BaseSensorOperator):
         *,
         job_id: str,
         target_statuses: Iterable[str | JobStatus] | str = ("COMPLETE",),
-        studio_conn_id: str = DEFAULT_CONN_ID,
-        team: str | None = None,
-        deferrable: bool | None = None,
-        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
         self.target_statuses = parse_statuses("target_statuses", target_statuses)
-        self.studio_conn_id = studio_conn_id
-        self.team = team
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        interval = self.poke_interval if poll_interval is None else poll_interval
-        if isinstance(interval, timedelta):
-            interval = interval.total_seconds()
-        self.poll_interval = positive_seconds("poll_interval", interval)
-        self._last_status: JobStatus | None = None
-
-    @cached_property
-    def hook(self) -> StudioHook:
-        """The Studio hook of ``studio_conn_id`` and ``team``."""
-        return StudioHook(self.studio_conn_id, team=self.team)
 
     def _job_id(self) -> str:
         return str(check.required_text("job_id", self.job_id)).strip()
@@ -120,8 +97,7 @@ class StudioJobSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Poke (or reschedule) as usual, or defer after one poke that did not finish the wait."""
         if not self.deferrable:
-            super().execute(context)
-            return self._last_status.value if self._last_status is not None else None
+            return self.poke_until_done(context)
         job_id = self._job_id()
         job = self.hook.get_job(job_id=job_id)
         context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)

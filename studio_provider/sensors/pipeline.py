@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from airflow.configuration import conf
-from airflow.sdk import BaseSensorOperator
 
 from studio_provider.client import Pipeline, PipelineStatus
 from studio_provider.client import validation as check
 from studio_provider.client.pipelines_wait import pipeline_url
 from studio_provider.client.wait import Deadline
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
-from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import StudioPipelineLink
 from studio_provider.operators.pipeline import PIPELINE_URL_XCOM_KEY, StudioPipelineFailedError
 from studio_provider.pipeline_waiting import PipelineWaitResult
+from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
-from studio_provider.waiting import WaitEnd, deadline_from_timeout, positive_seconds
+from studio_provider.waiting import WaitEnd, deadline_from_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -48,7 +43,7 @@ def parse_pipeline_statuses(
     return frozenset(parsed)
 
 
-class StudioPipelineSensor(BaseSensorOperator):
+class StudioPipelineSensor(StudioBaseSensor):
     """Wait for a Studio pipeline to reach ``target_statuses`` (default ``COMPLETED``). A pipeline that
     ends FAILED or CANCELED fails the sensor unless those are targets; an unknown status is never a target.
 
@@ -65,7 +60,6 @@ class StudioPipelineSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "studio_conn_id", "team")
-    ui_color = "#945dd6"
     operator_extra_links = (StudioPipelineLink(),)
 
     def __init__(
@@ -74,10 +68,6 @@ class StudioPipelineSensor(BaseSensorOperator):
         pipeline_id: str | None = None,
         pipeline_name: str | None = None,
         target_statuses: Iterable[str | PipelineStatus] | str = ("COMPLETED",),
-        studio_conn_id: str = DEFAULT_CONN_ID,
-        team: str | None = None,
-        deferrable: bool | None = None,
-        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -86,23 +76,6 @@ class StudioPipelineSensor(BaseSensorOperator):
         self.pipeline_id = pipeline_id
         self.pipeline_name = pipeline_name
         self.target_statuses = parse_pipeline_statuses("target_statuses", target_statuses)
-        self.studio_conn_id = studio_conn_id
-        self.team = team
-        self.deferrable = (
-            conf.getboolean("operators", "default_deferrable", fallback=False)
-            if deferrable is None
-            else deferrable
-        )
-        interval = self.poke_interval if poll_interval is None else poll_interval
-        if isinstance(interval, timedelta):
-            interval = interval.total_seconds()
-        self.poll_interval = positive_seconds("poll_interval", interval)
-        self._last_status: PipelineStatus | None = None
-
-    @cached_property
-    def hook(self) -> StudioHook:
-        """The Studio hook of ``studio_conn_id`` and ``team``."""
-        return StudioHook(self.studio_conn_id, team=self.team)
 
     def _targets(self) -> str:
         return ", ".join(sorted(s.value for s in self.target_statuses))
@@ -145,8 +118,7 @@ class StudioPipelineSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Poke (or reschedule) as usual, or defer after one read that did not finish the wait."""
         if not self.deferrable:
-            super().execute(context)
-            return self._last_status.value if self._last_status is not None else None
+            return self.poke_until_done(context)
         pipeline, url = self._read(context)
         if self._judge(pipeline.pipeline_id, pipeline.status, url, pipeline.error_message):
             return pipeline.status.value
