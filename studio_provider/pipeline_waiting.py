@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from studio_provider.client import (
@@ -36,6 +36,7 @@ from studio_provider.client.pipelines_wait import (
 )
 from studio_provider.client.pool import shared_client
 from studio_provider.client.wait import Deadline
+from studio_provider.wait_events import payload_fields
 from studio_provider.waiting import WaitEnd
 
 if TYPE_CHECKING:
@@ -93,17 +94,7 @@ class PipelineWaitResult:
 
         :raises ValueError: when the payload is not one this class wrote.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"A Studio pipeline wait result must be a dict, got {type(data).__name__}.")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"Unexpected keys in a Studio pipeline wait result: {sorted(unknown)}.")
-        try:
-            end = WaitEnd(data.get("end"))
-        except ValueError:
-            raise ValueError(
-                f"Invalid 'end' in a Studio pipeline wait result: {data.get('end')!r}."
-            ) from None
+        data, end, deadline = payload_fields(cls, data, "Studio pipeline wait result")
         pipeline_id = data.get("pipeline_id")
         if not isinstance(pipeline_id, str) or not pipeline_id:
             raise ValueError(f"Invalid 'pipeline_id' in a Studio pipeline wait result: {pipeline_id!r}.")
@@ -114,9 +105,6 @@ class PipelineWaitResult:
             value = data.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"Invalid {name!r} in a Studio pipeline wait result: {value!r}.")
-        deadline = data.get("deadline")
-        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
-            raise ValueError(f"Invalid 'deadline' in a Studio pipeline wait result: {deadline!r}.")
         text = {key: None if data.get(key) is None else str(data[key]) for key in ("url", "name", "status")}
         return cls(
             end=end,
@@ -126,7 +114,7 @@ class PipelineWaitResult:
             error_message=None if data.get("error_message") is None else str(data["error_message"]),
             failures=[dict(item) for item in failures],
             message=str(data.get("message") or ""),
-            deadline=None if deadline is None else float(deadline),
+            deadline=deadline,
             **text,
         )
 

@@ -35,6 +35,7 @@ from studio_provider.links import StudioPipelineLink
 from studio_provider.pipeline_waiting import PipelineWaitResult, pause_run, wait_pipeline_on_worker
 from studio_provider.submission import Phase, RemoteKind, Submission, submit_once, task_marker
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
+from studio_provider.wait_events import read_event
 from studio_provider.waiting import WaitEnd, deadline_from_timeout, positive_seconds, timeout_seconds
 
 if TYPE_CHECKING:
@@ -220,12 +221,7 @@ class _PipelineWaiting(StudioDatasetEventsMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger's event: check it and turn it into the task's outcome."""
-        try:
-            result = PipelineWaitResult.from_dict(event)
-        except ValueError as exc:
-            raise StudioTaskError(
-                f"Studio pipeline trigger sent an unreadable event ({exc}): {event!r}"
-            ) from exc
+        result = read_event(PipelineWaitResult.from_dict, event, "Studio pipeline trigger")
         self.run_id_ = result.pipeline_id
         return self.record_studio_datasets(context, self.finish(result))
 

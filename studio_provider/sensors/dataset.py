@@ -21,6 +21,7 @@ from studio_provider.compat import task_state_store
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
 from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.dataset import DatasetWaitResult, StudioDatasetTrigger
+from studio_provider.wait_events import read_event
 from studio_provider.waiting import WaitEnd, deadline_from_timeout
 
 if TYPE_CHECKING:
@@ -215,12 +216,7 @@ class StudioDatasetSensor(StudioBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Judge the trigger's event."""
-        try:
-            result = DatasetWaitResult.from_dict(event)
-        except ValueError as exc:
-            raise StudioTaskError(
-                f"Studio dataset trigger sent an unreadable event ({exc}): {event!r}"
-            ) from exc
+        result = read_event(DatasetWaitResult.from_dict, event, "Studio dataset trigger")
         if result.end is WaitEnd.DEADLINE:
             raise StudioDeadlinePassedError(
                 f"{result.message} The sensor's deadline was {Deadline(result.deadline).describe()}.",

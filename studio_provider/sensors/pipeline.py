@@ -15,6 +15,7 @@ from studio_provider.operators.pipeline import PIPELINE_URL_XCOM_KEY, StudioPipe
 from studio_provider.pipeline_waiting import PipelineWaitResult
 from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
+from studio_provider.wait_events import read_event
 from studio_provider.waiting import WaitEnd, deadline_from_timeout
 
 if TYPE_CHECKING:
@@ -139,12 +140,7 @@ class StudioPipelineSensor(StudioBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Judge the trigger's event."""
-        try:
-            result = PipelineWaitResult.from_dict(event)
-        except ValueError as exc:
-            raise StudioTaskError(
-                f"Studio pipeline trigger sent an unreadable event ({exc}): {event!r}"
-            ) from exc
+        result = read_event(PipelineWaitResult.from_dict, event, "Studio pipeline trigger")
         url = result.url or pipeline_url(self.hook.config, result.pipeline_id)
         if result.end is WaitEnd.DEADLINE:
             raise StudioDeadlinePassedError(

@@ -36,6 +36,7 @@ from studio_provider.client.errors import StudioDeadlineExceeded
 from studio_provider.client.pool import shared_client
 from studio_provider.client.wait import Deadline, is_transient, poll_until, sleep_within
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioAsyncHook
+from studio_provider.wait_events import payload_fields
 from studio_provider.waiting import WaitEnd, positive_seconds
 
 log = logging.getLogger(__name__)
@@ -81,15 +82,7 @@ class DatasetWaitResult:
 
         :raises ValueError: when the payload is not one this class wrote.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"A Studio dataset wait result must be a dict, got {type(data).__name__}.")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"Unexpected keys in a Studio dataset wait result: {sorted(unknown)}.")
-        try:
-            end = WaitEnd(data.get("end"))
-        except ValueError:
-            raise ValueError(f"Invalid 'end' in a Studio dataset wait result: {data.get('end')!r}.") from None
+        data, end, deadline = payload_fields(cls, data, "Studio dataset wait result")
         verdict = data.get("verdict")
         if verdict is not None and verdict not in {v.value for v in Verdict}:
             raise ValueError(f"Invalid 'verdict' in a Studio dataset wait result: {verdict!r}.")
@@ -98,16 +91,13 @@ class DatasetWaitResult:
             if not isinstance(version, Mapping):
                 raise ValueError(f"Invalid 'version' in a Studio dataset wait result: {version!r}.")
             DatasetVersionInfo.from_dict(version)
-        deadline = data.get("deadline")
-        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))):
-            raise ValueError(f"Invalid 'deadline' in a Studio dataset wait result: {deadline!r}.")
         return cls(
             end=end,
             dataset=str(data.get("dataset") or ""),
             verdict=verdict,
             version=None if version is None else dict(version),
             message=str(data.get("message") or ""),
-            deadline=None if deadline is None else float(deadline),
+            deadline=deadline,
         )
 
 
