@@ -95,7 +95,8 @@ class DesignResult:
             "latency_max_ms": lat[-1] if lat else None,
             "rss_kib_per_wait": self.rss_added_bytes / n / 1024,
             "cpu_ms_per_wait": 1000 * self.cpu_seconds / n,
-            "idle_cpu_percent": self.idle_cpu_percent,
+            # No window (all waits began after the first job ended): nothing measured, not 0 %.
+            "idle_cpu_percent": self.idle_cpu_percent if self.idle_window_seconds else None,
             "idle_window_seconds": self.idle_window_seconds,
             "wrong_or_missing": self.wrong_or_missing,
             "wait_seconds": self.wait_seconds,
@@ -250,6 +251,17 @@ async def _true_final(api_url: str, ca: str, ids: list[str]) -> dict[str, dict[s
     return {str(job["id"]): job for job in jobs}
 
 
+async def _first_contacts(api_url: str, ca: str, design: str) -> int:
+    """How many WebSocket handshakes (``ws``) or job reads (the pollers) the emulator has answered."""
+    counters = await _admin(api_url, ca, "GET", "counters")
+    total = 0
+    for key, value in counters["routes"].items():
+        wanted = key.startswith("WS ") if design == "ws" else key.startswith("GET /api/datachain/jobs")
+        if wanted:
+            total += int(value["total"])
+    return total
+
+
 def _provider_waiter(
     job_id: str, use_websocket: bool, poll_interval: float, deadline: float, stream_logs: bool = True
 ) -> Any:
@@ -313,13 +325,19 @@ async def _run_waiters(
     tasks = [asyncio.create_task(waiter(job_id)) for job_id in ids]
     all_started_at: float | None = None
     idle: tuple[float, float] | None = None  # (cpu, time) when the quiet window began
-    last_progress = 0.0
+    last_progress = last_check = 0.0
     while True:
         done = sum(t.done() for t in tasks)
         now = time.time()
         peak = max(peak, proc.memory_info().rss)
-        if all_started_at is None and now - started > args.settle:
-            all_started_at = now
+        if all_started_at is None and now - started > args.settle and now - last_check >= 1:
+            # The window opens once every waiter made its first contact (all sockets open, all first
+            # reads answered), not during the connection burst.
+            last_check = now
+            needed = 1 if args.run_design.startswith("poll") else len(ids)
+            if await _first_contacts(api_url, ca, args.run_design) >= needed:
+                all_started_at = time.time() + 1
+        if all_started_at is not None and idle is None and now >= all_started_at:
             idle = (_cpu(proc), now)
         if idle is not None and result.idle_window_seconds == 0.0 and (done > 0 or now >= first_finish):
             window = now - idle[1]
@@ -423,8 +441,10 @@ def ratios(rows: list[dict[str, Any]]) -> list[str]:
         if r is None:
             continue
         parts = []
-        if r["requests_per_wait"]:
-            parts.append(f"{naive['requests_per_wait'] / r['requests_per_wait']:.1f}x fewer requests")
+        mine = r["requests_per_wait"] + r["ws_handshakes_per_wait"]
+        if mine:
+            theirs = naive["requests_per_wait"] + naive["ws_handshakes_per_wait"]
+            parts.append(f"{theirs / mine:.1f}x fewer requests (handshakes included)")
         if r["latency_p50_ms"] and naive["latency_p50_ms"]:
             parts.append(f"{naive['latency_p50_ms'] / r['latency_p50_ms']:.1f}x lower p50 latency")
         if r["cpu_ms_per_wait"]:
@@ -458,49 +478,121 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def run_designs(args: argparse.Namespace, jobs: int, designs: list[str], tmp: Path,
+                certs: tuple[Path, Path, Path]) -> list[dict[str, Any]]:
+    """Each design at N = ``jobs``, one after the other, each with a fresh emulator; the summary rows."""
+    ca, cert, key = certs
+    rows: list[dict[str, Any]] = []
+    print(
+        f"wait benchmark: N={jobs} jobs of {args.min_duration:g}-{args.max_duration:g} s, "
+        f"poll interval {args.poll_interval:g} s, designs {', '.join(designs)}",
+        file=sys.stderr, flush=True,
+    )
+    for design in designs:
+        emulator = TlsEmulator(cert, key, args.ws_ping_interval)
+        try:
+            child = subprocess.run(
+                [
+                    sys.executable, __file__, "--run-design", design, "--api-url", emulator.api_url,
+                    "--ca", str(ca), "--jobs", str(jobs), "--min-duration", str(args.min_duration),
+                    "--max-duration", str(args.max_duration), "--poll-interval", str(args.poll_interval),
+                    "--seed", str(args.seed), "--log-file", str(tmp / f"{design}-{jobs}.log"),
+                    "--settle", str(args.settle),
+                    *(["--quiet"] if args.quiet else []),
+                ],
+                stdout=subprocess.PIPE, text=True, check=False,
+            )
+            emulator_cpu = emulator.cpu_seconds()
+        finally:
+            emulator.stop()
+        if child.returncode != 0:
+            raise SystemExit(f"wait benchmark: design {design} failed (exit {child.returncode})")
+        data = json.loads(child.stdout.strip().splitlines()[-1])
+        result = DesignResult(**data)
+        result.emulator_cpu_seconds = emulator_cpu
+        row = result.summary()
+        rows.append(row)
+        # One line per design as it ends: a long run that is stopped still leaves its numbers.
+        p50, p99 = (row[k] or 0.0 for k in ("latency_p50_ms", "latency_p99_ms"))
+        print(
+            f"  {design}: {row['requests_per_wait']:.2f} requests/wait, p50/p99 {p50:.1f}/{p99:.1f} ms, "
+            f"{row['rss_kib_per_wait']:.1f} KiB/wait, {row['cpu_ms_per_wait']:.2f} CPU ms/wait, "
+            f"{row['idle_cpu_percent'] or 0.0:.2f} % CPU while waiting ({row['idle_window_seconds']:.0f} s window), "
+            f"{row['wrong_or_missing']} wrong or missing, {row['wait_seconds']:.0f} s",
+            file=sys.stderr, flush=True,
+        )
+    return rows
+
+
+def scaling_table(runs: dict[int, list[dict[str, Any]]]) -> str:
+    """How the cost grows with N, as ratios against the naive poller (absolute times drift between machines)."""
+    lines = [
+        "| N | design | requests + handshakes/wait | p50 latency | CPU ms/wait | CPU % while waiting | RSS KiB/wait "
+        "| wrong or missing |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def contacts(row: dict[str, Any]) -> float:
+        # A WebSocket handshake is a request too (the issue's budget: one handshake, one final read).
+        return float(row["requests_per_wait"] + row["ws_handshakes_per_wait"])
+
+    def ratio(naive: Any, value: Any) -> str:
+        if not naive or not value:
+            return "-"
+        return f"{naive / value:,.1f}x less"
+
+    for n, rows in sorted(runs.items()):
+        by = {r["design"]: r for r in rows}
+        naive = by.get("naive")
+        for r in rows:
+            if r["design"] == "naive" or naive is None:
+                continue
+            lines.append(
+                f"| {n:,} | {r['label']} | {ratio(contacts(naive), contacts(r))} "
+                f"| {ratio(naive['latency_p50_ms'], r['latency_p50_ms'])} "
+                f"| {ratio(naive['cpu_ms_per_wait'], r['cpu_ms_per_wait'])} "
+                f"| {ratio(naive['idle_cpu_percent'], r['idle_cpu_percent'])} "
+                f"| {ratio(naive['rss_kib_per_wait'], r['rss_kib_per_wait'])} | {r['wrong_or_missing']} |"
+            )
+        if naive is not None:
+            lines.append(
+                f"| {n:,} | {naive['label']} (absolute) | {naive['requests_per_wait']:.2f} "
+                f"| {naive['latency_p50_ms']:,.0f} ms | {naive['cpu_ms_per_wait']:.2f} ms "
+                f"| {naive['idle_cpu_percent'] or 0.0:.1f} % | {naive['rss_kib_per_wait']:.0f} | {naive['wrong_or_missing']} |"
+            )
+    return "\n".join(lines)
+
+
 def orchestrate(args: argparse.Namespace) -> int:
     designs = [d.strip() for d in args.designs.split(",") if d.strip()]
     unknown = [d for d in designs if d not in DESIGNS]
     if unknown:
         raise SystemExit(f"--designs: unknown {unknown}; choose from {', '.join(DESIGNS)}")
-    problem = raise_fd_limit(2 * args.jobs + 512)
+    sizes = [int(n) for n in args.scaling.split(",")] if args.scaling else [args.jobs]
+    if any(n < 1 for n in sizes):
+        raise SystemExit("--scaling: every N must be >= 1, e.g. 250,500,1000,2000")
+    # Each waiter holds a socket (the WebSocket, or a pooled/new HTTP connection), and so does the emulator
+    # for each: raise the soft limit now, before any child process inherits it, or say what to do.
+    problem = raise_fd_limit(2 * max(sizes) + 512)
     if problem:
         raise SystemExit(f"wait benchmark: {problem}")
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    runs: dict[int, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="studio-wait-bench-") as tmp:
-        ca, cert, key = make_certificates(Path(tmp))
-        print(
-            f"wait benchmark: N={args.jobs} jobs of {args.min_duration:g}-{args.max_duration:g} s, "
-            f"poll interval {args.poll_interval:g} s, designs {', '.join(designs)}",
-            file=sys.stderr, flush=True,
+        certs = make_certificates(Path(tmp))
+        for n in sizes:
+            runs[n] = run_designs(args, n, designs, Path(tmp), certs)
+    if args.scaling:
+        table = scaling_table(runs)
+        print(table)
+        (out_dir / "wait_scaling.json").write_text(
+            json.dumps({"args": vars(args), "runs": {str(n): rows for n, rows in runs.items()}}, indent=2)
         )
-        for design in designs:
-            emulator = TlsEmulator(cert, key, args.ws_ping_interval)
-            try:
-                child = subprocess.run(
-                    [
-                        sys.executable, __file__, "--run-design", design, "--api-url", emulator.api_url,
-                        "--ca", str(ca), "--jobs", str(args.jobs), "--min-duration", str(args.min_duration),
-                        "--max-duration", str(args.max_duration), "--poll-interval", str(args.poll_interval),
-                        "--seed", str(args.seed), "--log-file", str(Path(tmp) / f"{design}.log"),
-                        "--settle", str(args.settle),
-                        *(["--quiet"] if args.quiet else []),
-                    ],
-                    stdout=subprocess.PIPE, text=True, check=False,
-                )
-                emulator_cpu = emulator.cpu_seconds()
-            finally:
-                emulator.stop()
-            if child.returncode != 0:
-                raise SystemExit(f"wait benchmark: design {design} failed (exit {child.returncode})")
-            data = json.loads(child.stdout.strip().splitlines()[-1])
-            result = DesignResult(**data)
-            result.emulator_cpu_seconds = emulator_cpu
-            rows.append(result.summary())
-    table = markdown_table(rows)
-    print(table)
+        print(f"\nJSON: {out_dir / 'wait_scaling.json'}")
+        return 0
+    rows = runs[sizes[0]]
+    print(markdown_table(rows))
     for line in ratios(rows):
         print(f"- {line}")
     (out_dir / "wait_bench.json").write_text(json.dumps({"args": vars(args), "results": rows}, indent=2))
@@ -520,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ws-ping-interval", type=float, default=30.0, help="emulator WebSocket pings (30)")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds after the waiters start before the CPU-while-waiting window opens")
+    parser.add_argument("--scaling", metavar="N,N,...",
+                        help="run every design at each N (e.g. 250,500,1000,2000) and print the ratios "
+                             "against the naive poller instead of one table")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--output-dir", default=str(HERE / "results"), help="where JSON and PNG go")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
