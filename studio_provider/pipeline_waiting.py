@@ -243,15 +243,15 @@ def wait_pipeline_on_worker(hook: StudioHook, pipeline_id: str, **kwargs: Any) -
     return asyncio.run(wait())
 
 
-def _not_pausable(pipeline_id: str, pipeline: Pipeline | None) -> str | None:
-    if pipeline is None:
-        return None
-    if pipeline.status is PipelineStatus.PAUSED:
-        return f"Studio pipeline {pipeline_id} is already PAUSED."
-    if pipeline.status.is_terminal:
+def _refused_pause(pipeline_id: str, exc: StudioError, pipeline: Pipeline | None, log: Any) -> None:
+    """Studio refused the pause: log it when the run is already paused or finished, else raise ``exc``."""
+    if pipeline is not None and pipeline.status is PipelineStatus.PAUSED:
+        log.info("Studio pipeline %s is already PAUSED.", pipeline_id)
+    elif pipeline is not None and pipeline.status.is_terminal:
         status = pipeline.status.value
-        return f"Studio pipeline {pipeline_id} was not paused: it had already finished ({status})."
-    return None
+        log.info("Studio pipeline %s was not paused: it had already finished (%s).", pipeline_id, status)
+    else:
+        raise exc
 
 
 def pause_run(hook: StudioHook, pipeline_id: str, *, log: Any, reason: str) -> None:
@@ -271,10 +271,7 @@ def pause_run(hook: StudioHook, pipeline_id: str, *, log: Any, reason: str) -> N
             pipeline: Pipeline | None = hook.get_pipeline(pipeline_id=pipeline_id)
         except StudioError:
             pipeline = None
-        said = _not_pausable(pipeline_id, pipeline)
-        if said is None:
-            raise exc
-        log.info(said)
+        _refused_pause(pipeline_id, exc, pipeline, log)
         return
     log.info("Studio pipeline %s paused.", pipeline_id)
 
@@ -289,10 +286,7 @@ async def apause_run(client: AsyncStudioClient, pipeline_id: str, *, log: Any, r
             pipeline: Pipeline | None = await client.get_pipeline(pipeline_id=pipeline_id)
         except StudioError:
             pipeline = None
-        said = _not_pausable(pipeline_id, pipeline)
-        if said is None:
-            raise exc
-        log.info(said)
+        _refused_pause(pipeline_id, exc, pipeline, log)
         return
     log.info("Studio pipeline %s paused.", pipeline_id)
 
