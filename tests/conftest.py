@@ -29,6 +29,7 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 
 from studio_provider.emulator import EmulatorConfig, EmulatorServer  # noqa: E402
+from tests.pipeline_helpers import build_lineage  # noqa: E402
 
 # Tokens and teams of the shared emulator: token A acts for team A only, token B for team B only,
 # and the "both" token for both teams (to show that another team's job id is a 404, not a leak).
@@ -121,6 +122,20 @@ def studio_connection(monkeypatch: pytest.MonkeyPatch, studio_emulator: Emulator
 
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 _BUNDLE_CONFIG = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
+
+
+@pytest.fixture
+def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
+    """A fresh emulator that the default ``datachain_studio`` connection points at (a module's own
+    ``emulator`` fixture, as in the follower's tests, overrides this one)."""
+    studio_connection(fresh_emulator)
+    return fresh_emulator
+
+
+@pytest.fixture
+def lineage(emulator: EmulatorServer) -> dict[str, dict[str, Any]]:
+    """The dataset lineage of :func:`tests.pipeline_helpers.build_lineage`, produced on ``emulator``."""
+    return build_lineage(emulator)
 
 
 @pytest.fixture(scope="session")

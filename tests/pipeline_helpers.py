@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 
+from studio_provider.client import Pipeline
 from studio_provider.emulator import EmulatorServer
+from studio_provider.hooks.studio import StudioHook
 from tests.emulator.helpers import client_for, create_job, wait_job
 
 #: Every job of the lineage, with what it reads.
@@ -70,3 +72,9 @@ def set_job_env(server: EmulatorServer, job_id: str, **values: Any) -> None:
 def pipelines(server: EmulatorServer, *, definition: bool) -> list[Any]:
     """The emulator's pipeline records of one kind (white-box: counts what really exists)."""
     return [item for item in server.state.pipelines.values() if item.is_definition is definition]
+
+
+def start_run(datasets: list[str]) -> Pipeline:
+    """Create a definition for ``datasets`` and run it, through the default connection."""
+    hook = StudioHook()
+    return hook.run_pipeline(definition_id=hook.trigger_pipeline(datasets=datasets).pipeline_id)

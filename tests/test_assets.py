@@ -130,12 +130,6 @@ def test_events_on_aliases_and_on_declared_assets_that_were_produced(
 # ---- operators against the emulator ---------------------------------------------------------------
 
 
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
-
-
 def job_operator(writes: str, **env: Any) -> StudioRunJobOperator:
     return StudioRunJobOperator(
         task_id="writer",

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,12 +28,6 @@ from tests.pipeline_helpers import build_lineage
 from tests.studio_tasks import FakeTaskInstance, task_context
 
 TEAM_NAMESPACE = "datachain://team-a"
-
-
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
 
 
 def extract(operator: Any, ti: FakeTaskInstance) -> Any:

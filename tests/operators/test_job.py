@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,6 @@ def lines_env(words: list[str], duration: float = 1.0, **extra: str) -> dict[str
 
 def words(count: int, prefix: str = "line") -> list[str]:
     return [f"{prefix}-{i:03d}" for i in range(1, count + 1)]
-
-
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
 
 
 @pytest.fixture

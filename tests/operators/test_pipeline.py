@@ -19,21 +19,10 @@ from studio_provider.operators.pipeline import (
     StudioTriggerPipelineOperator,
 )
 from studio_provider.sensors.pipeline import StudioPipelineSensor
-from tests.pipeline_helpers import build_lineage, pipelines, set_job_env
+from tests.pipeline_helpers import pipelines, set_job_env
 from tests.studio_tasks import DictStateStore, FakeTaskInstance, run_deferred, task_context
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
-
-
-@pytest.fixture
-def lineage(emulator: EmulatorServer) -> dict[str, dict[str, Any]]:
-    return build_lineage(emulator)
 
 
 def trigger_op(**kwargs: Any) -> StudioTriggerPipelineOperator:

@@ -27,12 +27,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
-
-
-@pytest.fixture
 def definition(emulator: EmulatorServer) -> Any:
     build_lineage(emulator)
     return StudioHook().trigger_pipeline(datasets=["stats"])

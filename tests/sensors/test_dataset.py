@@ -3,7 +3,6 @@ reschedule), fails on a FAILED version, and refuses bad references before any re
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,12 +18,6 @@ from tests.client.test_dataset_wait import run_writer, seed, start_writer
 from tests.studio_tasks import DictStateStore, run_deferred, task_context
 
 DATASET = "@acme.zoo.cats"
-
-
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
 
 
 def sensor(**kwargs: Any) -> StudioDatasetSensor:

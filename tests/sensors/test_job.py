@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,12 +21,6 @@ from tests.studio_tasks import FakeTaskInstance, run_deferred, task_context
 
 def simulated(duration: float, **extra: str) -> dict[str, str]:
     return {"STUDIO_EMULATOR_EXECUTOR": "simulated", "STUDIO_EMULATOR_DURATION": str(duration), **extra}
-
-
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,26 +13,10 @@ from studio_provider.operators.pipeline import StudioPipelineFailedError
 from studio_provider.sensors.pipeline import StudioPipelineSensor
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
 from tests.emulator.helpers import wait_for
-from tests.pipeline_helpers import build_lineage, set_job_env
+from tests.pipeline_helpers import set_job_env, start_run
 from tests.studio_tasks import FakeTaskInstance, TaskDeferred, run_deferred, task_context
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
-
-
-@pytest.fixture
-def lineage(emulator: EmulatorServer) -> dict[str, dict[str, Any]]:
-    return build_lineage(emulator)
-
-
-def start_run(datasets: list[str]) -> Any:
-    hook = StudioHook()
-    return hook.run_pipeline(definition_id=hook.trigger_pipeline(datasets=datasets).pipeline_id)
 
 
 def sensor(**kwargs: Any) -> StudioPipelineSensor:

@@ -29,12 +29,6 @@ pytestmark = pytest.mark.integration
 DATASET = "@acme.zoo.cats"
 
 
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
-
-
 # ---- StudioDatasetTrigger (the sensor's wait) ----------------------------------------------------
 
 

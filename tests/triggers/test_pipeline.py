@@ -12,32 +12,18 @@ import pytest
 
 from studio_provider.client.pool import shared_client_count
 from studio_provider.emulator import EmulatorServer
-from studio_provider.hooks.studio import StudioHook
 from studio_provider.pipeline_waiting import PipelineWaitResult
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
 from studio_provider.waiting import WaitEnd
 from tests.conftest import EMULATOR_TOKEN
-from tests.pipeline_helpers import build_lineage, set_job_env
+from tests.pipeline_helpers import set_job_env, start_run
 from tests.studio_tasks import collect_events, rebuild, run_trigger
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def emulator(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) -> EmulatorServer:
-    studio_connection(fresh_emulator)
-    return fresh_emulator
-
-
-@pytest.fixture
-def lineage(emulator: EmulatorServer) -> dict[str, dict[str, Any]]:
-    return build_lineage(emulator)
-
-
-def start_run(datasets: list[str]) -> str:
-    hook = StudioHook()
-    definition = hook.trigger_pipeline(datasets=datasets)
-    return hook.run_pipeline(definition_id=definition.pipeline_id).pipeline_id
+def start_run_id(datasets: list[str]) -> str:
+    return start_run(datasets).pipeline_id
 
 
 def trigger(pipeline_id: str, **kwargs: Any) -> StudioPipelineTrigger:
@@ -59,7 +45,7 @@ def test_serialize_holds_primitives_and_no_token() -> None:
 def test_one_final_event_with_progress_in_the_log(
     emulator: EmulatorServer, lineage: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_id = start_run(["features", "stats"])
+    run_id = start_run_id(["features", "stats"])
     event = run_trigger(trigger(run_id, stream_logs=True, deadline=None))
     result = PipelineWaitResult.from_dict(event.payload)
     assert result.end is WaitEnd.FINISHED and result.status == "COMPLETED"
@@ -73,7 +59,7 @@ def test_a_failed_run_reports_its_failed_job_runs(emulator: EmulatorServer, line
     set_job_env(
         emulator, lineage["stats"]["id"], STUDIO_EMULATOR_EXIT_CODE=2, STUDIO_EMULATOR_ERROR_MESSAGE="no disk"
     )
-    result = PipelineWaitResult.from_dict(run_trigger(trigger(start_run(["stats"]))).payload)
+    result = PipelineWaitResult.from_dict(run_trigger(trigger(start_run_id(["stats"]))).payload)
     assert result.end is WaitEnd.FINISHED and result.status == "FAILED"
     [failed] = result.failed_job_runs
     assert (failed.name, failed.exit_code, failed.error_message) == ("stats", 2, "no disk")
@@ -86,7 +72,7 @@ def test_transient_errors_are_survived_until_the_run_ends(
     # No transport retries: the trigger's own tolerance (poll_until) has to carry the wait.
     conn_id = studio_connection(emulator, conn_id="studio_no_retries", max_retries=0)
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
-    run_id = start_run(["stats"])
+    run_id = start_run_id(["stats"])
     status_path = "/api/datachain/pipeline/status"
     emulator.injector.add_rule("error", method="GET", path=status_path, status=503, count=4)
     emulator.injector.add_rule("outage", method="GET", path=status_path, seconds=1.5)
@@ -100,7 +86,7 @@ def test_the_deadline_ends_the_wait_with_one_event(emulator: EmulatorServer, lin
     import time
 
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=30)
-    run_id = start_run(["stats"])
+    run_id = start_run_id(["stats"])
     result = PipelineWaitResult.from_dict(run_trigger(trigger(run_id, deadline=time.time() + 1.0)).payload)
     assert result.end is WaitEnd.DEADLINE and result.pipeline_id == run_id
     assert "deadline" in result.message
@@ -110,7 +96,7 @@ def test_an_unknown_status_is_never_success(emulator: EmulatorServer, lineage: d
     import time
 
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=30)
-    run_id = start_run(["stats"])
+    run_id = start_run_id(["stats"])
 
     def strange() -> None:
         emulator.state.pipelines[run_id].status = "WOBBLING"  # a status this provider does not know
@@ -124,7 +110,7 @@ def test_triggers_of_one_connection_share_one_client(
     emulator: EmulatorServer, lineage: dict[str, Any]
 ) -> None:
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1.0)
-    runs = [start_run(["stats"]) for _ in range(3)]
+    runs = [start_run_id(["stats"]) for _ in range(3)]
 
     async def main() -> tuple[list[Any], int]:
         tasks = [asyncio.ensure_future(collect_events(rebuild(trigger(run_id)))) for run_id in runs]
