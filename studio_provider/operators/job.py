@@ -9,8 +9,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from studio_provider.assets import StudioDatasetEventsMixin
 from studio_provider.client import Job, JobStatus, LogLine, StudioError
 from studio_provider.client import validation as check
@@ -19,6 +17,7 @@ from studio_provider.compat import default_deferrable, task_state_store
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, StudioJobLink
+from studio_provider.operators.deferral import StudioDeferOrWaitOperator
 from studio_provider.submission import (
     Decision,
     Phase,
@@ -79,7 +78,7 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return None
 
 
-class StudioRunJobOperator(StudioDatasetEventsMixin, BaseOperator):
+class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
     """Submit a DataChain Studio job, wait for it (deferred or on the worker) with its log lines in the
     task log, and fail unless it completes.
 
@@ -382,27 +381,19 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, BaseOperator):
         deadline = self._deadline(context, submission)
         if deadline.at is not None:
             self.log.info("Waiting for Studio job %s until %s.", job.id, deadline.describe())
-        if self.deferrable:
-            self.defer(
-                trigger=StudioJobTrigger(
-                    job.id,
-                    studio_conn_id=self.studio_conn_id,
-                    team=self.team,
-                    job_url=job.url,
-                    deadline=deadline.at,
-                    poll_interval=self.poll_interval,
-                    stream_logs=self.stream_logs,
-                    use_websocket=self.use_websocket,
-                    cancel_on_kill=self.cancel_on_kill,
-                ),
-                method_name="execute_complete",
-                # The trigger enforces the deadline itself and reports it, so the job gets cancelled:
-                # an Airflow defer timeout would end the task without calling execute_complete.
-                timeout=None,
-            )
-        self._waiting = True
-        try:
-            result = wait_on_worker(
+        result = self.defer_or_wait(
+            lambda: StudioJobTrigger(
+                job.id,
+                studio_conn_id=self.studio_conn_id,
+                team=self.team,
+                job_url=job.url,
+                deadline=deadline.at,
+                poll_interval=self.poll_interval,
+                stream_logs=self.stream_logs,
+                use_websocket=self.use_websocket,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            lambda: wait_on_worker(
                 self.hook,
                 job.id,
                 job_url=job.url,
@@ -411,9 +402,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, BaseOperator):
                 use_websocket=self.use_websocket,
                 stream_logs=self.stream_logs,
                 on_line=self._write_line,
-            )
-        finally:
-            self._waiting = False
+            ),
+        )
         return self.record_studio_datasets(context, self.finish(result))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from studio_provider.compat import task_state_store
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import StudioPipelineLink
+from studio_provider.operators.deferral import StudioDeferOrWaitOperator
 from studio_provider.pipeline_waiting import PipelineWaitResult, pause_run, wait_pipeline_on_worker
 from studio_provider.submission import Phase, RemoteKind, Submission, submit_once, task_marker
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
@@ -93,7 +94,7 @@ def summarize(pipeline: Pipeline, url: str) -> dict[str, Any]:
     }
 
 
-class _PipelineWaiting(StudioDatasetEventsMixin, BaseOperator):
+class _PipelineWaiting(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
     """What the run operators share: starting a run once, XCom, waiting (deferred or here), the outcome."""
 
     operator_extra_links = (StudioPipelineLink(),)
@@ -185,26 +186,19 @@ class _PipelineWaiting(StudioDatasetEventsMixin, BaseOperator):
         deadline = deadline_from_timeout(self.timeout)
         if deadline.at is not None:
             self.log.info("Waiting for Studio pipeline %s until %s.", run.pipeline_id, deadline.describe())
-        if self.deferrable:
-            self.defer(
-                trigger=StudioPipelineTrigger(
-                    run.pipeline_id,
-                    studio_conn_id=self.studio_conn_id,
-                    team=self.team,
-                    pipeline_url=url,
-                    deadline=deadline.at,
-                    poll_interval=self.poll_interval,
-                    stream_logs=self.stream_logs,
-                    use_websocket=self.use_websocket,
-                    pause_on_kill=self.cancel_on_kill,
-                ),
-                method_name="execute_complete",
-                # The trigger enforces the deadline and reports it, so the run gets paused here.
-                timeout=None,
-            )
-        self._waiting = True
-        try:
-            result = wait_pipeline_on_worker(
+        result = self.defer_or_wait(
+            lambda: StudioPipelineTrigger(
+                run.pipeline_id,
+                studio_conn_id=self.studio_conn_id,
+                team=self.team,
+                pipeline_url=url,
+                deadline=deadline.at,
+                poll_interval=self.poll_interval,
+                stream_logs=self.stream_logs,
+                use_websocket=self.use_websocket,
+                pause_on_kill=self.cancel_on_kill,
+            ),
+            lambda: wait_pipeline_on_worker(
                 self.hook,
                 run.pipeline_id,
                 url=url,
@@ -214,9 +208,8 @@ class _PipelineWaiting(StudioDatasetEventsMixin, BaseOperator):
                 stream_logs=self.stream_logs,
                 on_log=self.log.info,
                 use_websocket=self.use_websocket,
-            )
-        finally:
-            self._waiting = False
+            ),
+        )
         return self.record_studio_datasets(context, self.finish(result))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
