@@ -11,14 +11,17 @@ Each job prints distinct words (``<name>-line-1`` ...), so a job run's log lines
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from studio_provider.client import Pipeline
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
 from tests.emulator.helpers import client_for, create_job, wait_job
+from tests.studio_tasks import task_context
 
 #: Every job of the lineage, with what it reads.
 LINEAGE = (("raw", ""), ("clean", "raw"), ("features", "clean"), ("stats", "raw"))
@@ -78,3 +81,16 @@ def start_run(datasets: list[str]) -> Pipeline:
     """Create a definition for ``datasets`` and run it, through the default connection."""
     hook = StudioHook()
     return hook.run_pipeline(definition_id=hook.trigger_pipeline(datasets=datasets).pipeline_id)
+
+
+def assert_refused_before_any_request(
+    server: EmulatorServer, make: Callable[[], Any], words: tuple[str, ...]
+) -> None:
+    """Executing the task ``make()`` builds raises a ``ValueError`` naming each of ``words``, and no
+    request reaches the emulator."""
+    server.injector.reset_observations()
+    with pytest.raises(ValueError) as info:
+        make().execute(task_context())
+    for word in words:
+        assert word in str(info.value)
+    assert server.injector.counters()["total"] == 0
