@@ -18,14 +18,10 @@ from tests.studio_tasks import studio_lines
 
 
 def test_deferrable_job_in_a_dag_run(
-    run_dag: Callable[..., Any],
-    studio_connection: Callable[..., str],
-    fresh_emulator: EmulatorServer,
-    capfd: pytest.CaptureFixture[str],
+    run_dag: Callable[..., Any], emulator: EmulatorServer, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from tests.dags.studio_job_dag import WORDS, dag
 
-    studio_connection(fresh_emulator)
     run = run_dag(dag)
 
     assert str(run.state) in ("success", "DagRunState.SUCCESS")

@@ -10,27 +10,25 @@ from typing import Any
 import pytest
 
 from studio_provider.emulator import EmulatorServer
-from tests.pipeline_helpers import build_lineage, pipelines
+from tests.pipeline_helpers import pipelines
 
 pytestmark = pytest.mark.integration
 
 
 def test_deferrable_pipeline_in_a_dag_run(
     run_dag: Callable[..., Any],
-    studio_connection: Callable[..., str],
-    fresh_emulator: EmulatorServer,
+    emulator: EmulatorServer,
+    lineage: dict[str, dict[str, Any]],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from tests.dags.studio_pipeline_dag import dag
 
-    studio_connection(fresh_emulator)
-    build_lineage(fresh_emulator)
     run = run_dag(dag)
 
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
-    (studio_run,) = pipelines(fresh_emulator, definition=False)
+    (studio_run,) = pipelines(emulator, definition=False)
     assert studio_run.status == "COMPLETED"
-    assert len(pipelines(fresh_emulator, definition=True)) == 1
+    assert len(pipelines(emulator, definition=True)) == 1
     output = capfd.readouterr().out
     assert "4/4 jobs completed" in output  # the trigger's progress lines reach the task log
     assert "[clean] clean-line-2" in output
