@@ -251,6 +251,27 @@ async def _true_final(api_url: str, ca: str, ids: list[str]) -> dict[str, dict[s
     return {str(job["id"]): job for job in jobs}
 
 
+def _count_connects() -> list[int]:
+    """Count the follower's completed WebSocket connections (TLS and WebSocket handshakes done).
+
+    The emulator counts a WebSocket only when it closes, and a socket is open in the kernel before its
+    handshakes end: to open the CPU window after the connection burst, this wraps the follower's connect
+    (measurement only; it changes nothing the follower does).
+    """
+    from studio_provider.client.follow import JobFollower
+
+    count = [0]
+    original = JobFollower._connect
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        connection = await original(self, *args, **kwargs)
+        count[0] += 1
+        return connection
+
+    JobFollower._connect = counted  # type: ignore[method-assign]
+    return count
+
+
 async def _first_contacts(api_url: str, ca: str, design: str) -> int:
     """How many job reads the emulator has answered."""
     counters = await _admin(api_url, ca, "GET", "counters")
@@ -313,8 +334,8 @@ async def _run_waiters(
         return provider(job_id, use_websocket=args.run_design == "ws")
 
     gc.collect()
+    connected = _count_connects() if args.run_design == "ws" else [0]
     rss_before = proc.memory_info().rss
-    fds_before = proc.num_fds()
     cpu_before = _cpu(proc)
     peak = rss_before
     started = time.time()
@@ -331,8 +352,8 @@ async def _run_waiters(
             # reads answered), not during the connection burst.
             last_check = now
             if args.run_design == "ws":
-                # The emulator counts a WebSocket when it closes: count this process's open sockets.
-                ready = proc.num_fds() - fds_before >= len(ids)
+                # Every socket is open (TLS and WebSocket handshakes done): the connection burst is over.
+                ready = connected[0] >= len(ids)
             else:
                 needed = 1 if args.run_design.startswith("poll") else len(ids)
                 ready = await _first_contacts(api_url, ca, args.run_design) >= needed
