@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
-import dataclasses
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -33,7 +32,6 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .api import AsyncStudioClient
@@ -275,7 +273,7 @@ class JobFollower:
             user_agent_header=None,
         )
         _trim_tls_read_buffer(connection.transport)
-        _drop_handshake_records(connection)
+        _drop_peer_certificate(connection)
         return connection
 
     def _arm_deadline(self, connection: ClientConnection) -> asyncio.TimerHandle | None:
@@ -575,17 +573,9 @@ def _trim_tls_read_buffer(transport: Any) -> None:
         protocol._ssl_buffer_view = memoryview(small)
 
 
-def _drop_handshake_records(connection: ClientConnection) -> None:
-    """Forget what only the opening handshake needed: a few KiB per socket, kept for hours otherwise.
-
-    The request (with the ``Authorization`` header) and the response's headers are not read again once
-    the connection is open; asyncio keeps the server certificate parsed as a dict for ``get_extra_info``.
-    """
-    connection.request = None
-    response = connection.response
-    if response is not None:
-        # websockets reads "a response was received" as "response is not None": keep a bare one.
-        connection.response = dataclasses.replace(response, headers=Headers(), body=b"")
+def _drop_peer_certificate(connection: ClientConnection) -> None:
+    """Forget asyncio's parsed copy of the server certificate (kept per socket for ``get_extra_info``,
+    which nothing here reads): a few KiB per socket, kept for hours otherwise."""
     extra = getattr(getattr(connection.transport, "_ssl_protocol", None), "_extra", None)
     if isinstance(extra, dict):
         extra.pop("peercert", None)
