@@ -13,7 +13,6 @@ deadline and parameter checks it reuses):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,10 +33,9 @@ from studio_provider.client.pipelines_wait import (
     failure_message,
     wait_for_pipeline,
 )
-from studio_provider.client.pool import shared_client
 from studio_provider.client.wait import Deadline
 from studio_provider.wait_events import payload_fields
-from studio_provider.waiting import WaitEnd
+from studio_provider.waiting import WaitEnd, run_on_worker
 
 if TYPE_CHECKING:
     from studio_provider.hooks.studio import StudioHook
@@ -234,13 +232,7 @@ def wait_pipeline_on_worker(hook: StudioHook, pipeline_id: str, **kwargs: Any) -
     :param pipeline_id: the run.
     :param kwargs: as for :func:`pipeline_to_result`.
     """
-    config = hook.config
-
-    async def wait() -> PipelineWaitResult:
-        async with shared_client(config) as client:
-            return await pipeline_to_result(client, pipeline_id, **kwargs)
-
-    return asyncio.run(wait())
+    return run_on_worker(hook, pipeline_to_result, pipeline_id, **kwargs)
 
 
 def _refused_pause(pipeline_id: str, exc: StudioError, pipeline: Pipeline | None, log: Any) -> None:

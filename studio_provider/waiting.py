@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio_provider.client import (
     AsyncStudioClient,
@@ -36,6 +36,8 @@ from studio_provider.client.wait import Deadline, is_transient, reconnect_delays
 
 if TYPE_CHECKING:
     from studio_provider.hooks.studio import StudioHook
+
+R = TypeVar("R")
 
 #: The prefix of a Studio log line in the Airflow task log.
 LOG_PREFIX = "[studio {job_id}] "
@@ -299,6 +301,26 @@ async def follow_to_result(
     return _finished(job, job_url=job_url, last_log_id=last_log_id, deadline=deadline)
 
 
+def run_on_worker(
+    hook: StudioHook, waiter: Callable[..., Awaitable[R]], remote_id: str, **kwargs: Any
+) -> R:
+    """Run an async waiter (``waiter(client, remote_id, **kwargs)``) on the worker (the non-deferrable
+    path), in a fresh event loop with the shared client: the trigger and the worker wait alike.
+
+    :param hook: gives the connection's settings.
+    :param waiter: such as :func:`follow_to_result`.
+    :param remote_id: the job or pipeline run.
+    :param kwargs: as for ``waiter``.
+    """
+    config = hook.config
+
+    async def wait() -> R:
+        async with shared_client(config) as client:
+            return await waiter(client, remote_id, **kwargs)
+
+    return asyncio.run(wait())
+
+
 def wait_on_worker(hook: StudioHook, job_id: str, **kwargs: Any) -> JobWaitResult:
     """Run :func:`follow_to_result` in the worker (the non-deferrable path), in a fresh event loop.
 
@@ -306,13 +328,7 @@ def wait_on_worker(hook: StudioHook, job_id: str, **kwargs: Any) -> JobWaitResul
     :param job_id: the job.
     :param kwargs: as for :func:`follow_to_result`.
     """
-    config = hook.config
-
-    async def wait() -> JobWaitResult:
-        async with shared_client(config) as client:
-            return await follow_to_result(client, job_id, **kwargs)
-
-    return asyncio.run(wait())
+    return run_on_worker(hook, follow_to_result, job_id, **kwargs)
 
 
 def _already_finished(job_id: str, job: Job | None) -> str:
