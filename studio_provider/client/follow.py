@@ -24,6 +24,7 @@ import asyncio
 import asyncio.sslproto
 import json
 import logging
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
@@ -33,10 +34,12 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.uri import parse_uri
 
 from .api import AsyncStudioClient
 from .config import StudioConfig
 from .errors import StudioAuthenticationError, StudioError, StudioNotFoundError
+from .log_socket import LogSocket, open_log_socket
 from .models import Job, JobStatus, LogLine
 from .status_batch import StatusBatch, status_batch
 from .tls import ssl_context
@@ -44,7 +47,8 @@ from .wait import Deadline, ReconnectDelays, is_transient, reconnect_delays, sle
 
 log = logging.getLogger(__name__)
 
-#: Seconds between the client's own WebSocket keep-alive pings (they detect half-open connections).
+#: Seconds between the client's own WebSocket keep-alive pings, through a proxy only (they detect
+#: half-open connections; the lean socket of :mod:`.log_socket` leaves that to TCP keep-alive).
 WS_PING_INTERVAL = 60.0
 #: Seconds to wait for a pong, and for the closing handshake when the consumer stops.
 WS_PING_TIMEOUT = 30.0
@@ -218,10 +222,16 @@ class JobFollower:
         """One connection: yields until the socket closes or the job ended; fatal refusals raise."""
         config = self.client.config
         url = websocket_url(config, self.job_id)
-        open_timeout = self.deadline.cap(config.timeout)
-        if open_timeout <= 0:
-            raise self.deadline.exceeded(self.awaited)
+        slots = _handshake_slots()
+        left = self.deadline.remaining()
         try:
+            await (slots.acquire() if left is None else asyncio.wait_for(slots.acquire(), max(left, 0.001)))
+        except asyncio.TimeoutError:
+            raise self.deadline.exceeded(self.awaited) from None
+        try:
+            open_timeout = self.deadline.cap(config.timeout)
+            if open_timeout <= 0:
+                raise self.deadline.exceeded(self.awaited)
             with _small_tls_read_buffers():
                 connection = await self._connect(url, config, open_timeout)
         except InvalidStatus as exc:
@@ -235,6 +245,8 @@ class JobFollower:
                 raise self.deadline.exceeded(self.awaited) from None
             log.warning("Log stream of %s unavailable (%s); polling over REST meanwhile.", self.awaited, exc)
             return
+        finally:
+            slots.release()
         watchdog = self._arm_deadline(connection)
         try:
             try:
@@ -256,15 +268,31 @@ class JobFollower:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+            if getattr(connection, "received", 0):
+                self._backoff.reset()  # keep-alives arrived (dropped by the lean socket): data all the same
             await connection.close()
         if self._deadline_hit and not self.finished:
             raise self.deadline.exceeded(self.awaited)
 
-    async def _connect(self, url: str, config: StudioConfig, open_timeout: float) -> ClientConnection:
+    async def _connect(self, url: str, config: StudioConfig, open_timeout: float) -> ClientConnection | LogSocket:
+        context = ssl_context(config.verify) if url.startswith("wss:") else None
+        if not _proxied(url):
+            # The lean socket: keep-alives answered and dropped as they arrive, TCP keep-alive for dead peers.
+            lean = await open_log_socket(
+                url,
+                headers={"Authorization": config.authorization},
+                ssl=context,
+                open_timeout=open_timeout,
+                close_timeout=WS_CLOSE_TIMEOUT,
+                skip=_is_keepalive,
+            )
+            _trim_tls_read_buffer(lean.transport)
+            _drop_peer_certificate(lean.transport)
+            return lean
         connection = await connect(
             url,
             additional_headers={"Authorization": config.authorization},
-            ssl=ssl_context(config.verify) if url.startswith("wss:") else None,
+            ssl=context,
             compression=None,  # small JSON frames: deflate would only cost memory per socket
             open_timeout=open_timeout,
             ping_interval=WS_PING_INTERVAL,
@@ -273,10 +301,10 @@ class JobFollower:
             user_agent_header=None,
         )
         _trim_tls_read_buffer(connection.transport)
-        _drop_peer_certificate(connection)
+        _drop_peer_certificate(connection.transport)
         return connection
 
-    def _arm_deadline(self, connection: ClientConnection) -> asyncio.TimerHandle | None:
+    def _arm_deadline(self, connection: ClientConnection | LogSocket) -> asyncio.TimerHandle | None:
         # One timer per socket instead of a timeout per frame: cheap for thousands of idle follows.
         left = self.deadline.remaining()
         if left is None:
@@ -525,6 +553,23 @@ def _is_error_frame(frame: dict[str, Any]) -> bool:
     )
 
 
+#: TLS and WebSocket handshakes in flight at once per event loop. A triggerer that starts (or restarts
+#: with) thousands of follows would otherwise run all their handshakes together: each holds tens of KiB of
+#: OpenSSL state meanwhile, and the heap keeps that peak for good (about 9 KiB more per socket at 2,000,
+#: measured with ``benchmarks/wait_memory.py``). Queued handshakes cost nothing, and Studio sees a gentler
+#: burst.
+MAX_HANDSHAKES = 32
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _handshake_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _SLOTS.get(loop)
+    if slots is None:
+        slots = _SLOTS[loop] = asyncio.Semaphore(MAX_HANDSHAKES)
+    return slots
+
+
 #: The TLS read buffer kept per socket (raw bytes from the socket, before decryption). Frames of a log
 #: stream are small; a burst larger than this is read in several turns of the loop.
 TLS_READ_BUFFER = 4 * 1024
@@ -573,12 +618,32 @@ def _trim_tls_read_buffer(transport: Any) -> None:
         protocol._ssl_buffer_view = memoryview(small)
 
 
-def _drop_peer_certificate(connection: ClientConnection) -> None:
+def _drop_peer_certificate(transport: Any) -> None:
     """Forget asyncio's parsed copy of the server certificate (kept per socket for ``get_extra_info``,
     which nothing here reads): a few KiB per socket, kept for hours otherwise."""
-    extra = getattr(getattr(connection.transport, "_ssl_protocol", None), "_extra", None)
+    extra = getattr(getattr(transport, "_ssl_protocol", None), "_extra", None)
     if isinstance(extra, dict):
         extra.pop("peercert", None)
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment routes this WebSocket URL through a proxy (``websockets``' client then
+    connects, since it speaks HTTP CONNECT and SOCKS)."""
+    try:
+        from websockets.proxy import get_proxy
+    except ImportError:  # websockets < 15 has no proxy support at all
+        return False
+    return get_proxy(parse_uri(url)) is not None
+
+
+_KEEPALIVE = {"type": "ping"}
+
+
+def _is_keepalive(message: str | bytes) -> bool:
+    """The server's ``{"type": "ping"}`` message (dropped as it arrives, without waking the follower)."""
+    return len(message) < 64 and b"ping" in (message.encode() if isinstance(message, str) else message) and (
+        _decode_frame(message) == _KEEPALIVE
+    )
 
 
 def _decode_frame(message: str | bytes) -> dict[str, Any] | None:

@@ -1,0 +1,271 @@
+"""A lean WebSocket client for Studio's log streams: websockets' Sans-I/O protocol on an asyncio protocol.
+
+A triggerer holds one log socket per waiting job, thousands of them, for hours; almost everything that
+arrives on them is a keep-alive. ``websockets.asyncio`` spends per socket a keep-alive task, a message
+assembler with its futures and a reader wake-up per message. Here each frame is parsed in
+``data_received``: WebSocket pings are answered there, the server's ``{"type": "ping"}`` messages are
+dropped there (the ``skip`` predicate), and the consumer's task wakes only for a message it wants.
+Half-open connections are found by TCP keep-alive in the kernel, which wakes nothing in the process.
+
+The socket iterates like ``websockets``' ``ClientConnection`` (``async for message in socket``, ending on
+a normal close and raising :class:`~websockets.exceptions.ConnectionClosedError` on an abnormal one), and
+a refused handshake raises :class:`~websockets.exceptions.InvalidStatus`, so :mod:`.follow` treats both the
+same. Proxies are not handled here: :mod:`.follow` uses ``websockets``' own client when one is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as ssl_module
+from collections import deque
+from collections.abc import Callable, Mapping
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import ConnectionClosedOK, InvalidHandshake
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+#: Queued messages at which reading pauses (the consumer is behind), and below which it resumes.
+QUEUE_HIGH = 64
+QUEUE_LOW = 16
+#: The largest message accepted (a log frame carries at most a few KiB of lines).
+MAX_MESSAGE = 4 * 2**20
+#: TCP keep-alive: probe after this many idle seconds, then every ``KEEPALIVE_INTERVAL`` s, and give up
+#: after ``KEEPALIVE_PROBES`` unanswered probes (about 2.5 min to notice a dead peer).
+KEEPALIVE_IDLE = 60
+KEEPALIVE_INTERVAL = 15
+KEEPALIVE_PROBES = 6
+
+
+class LogSocket(asyncio.Protocol):
+    """One open WebSocket: the messages the consumer wants, in order. Build it with :func:`open_log_socket`.
+
+    :param skip: messages for which this returns ``True`` are dropped when they arrive (keep-alives).
+    :param close_timeout: seconds to wait for the server's part of the closing handshake.
+    """
+
+    def __init__(
+        self, protocol: ClientProtocol, skip: Callable[[str | bytes], bool] | None, close_timeout: float
+    ) -> None:
+        self._ws = protocol
+        self._skip = skip
+        self._close_timeout = close_timeout
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        self._messages: deque[str | bytes] = deque()
+        self._parts: list[bytes] | None = None  # fragments of a message being assembled
+        self._text = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._handshake: asyncio.Future[None] = self._loop.create_future()
+        self._lost: asyncio.Future[None] = self._loop.create_future()
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._paused = False
+        #: Messages received, keep-alives included (the follower resets its reconnect backoff on data).
+        self.received = 0
+
+    # ---- asyncio callbacks -----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        self._flush()  # pongs and the closing handshake are answered at once
+        for event in self._ws.events_received():
+            if isinstance(event, Frame):
+                self._frame(event)
+            elif isinstance(event, Response) and not self._handshake.done():
+                self._handshake.set_result(None)
+        self._after_receive()
+
+    def eof_received(self) -> bool | None:
+        self._ws.receive_eof()
+        self._flush()
+        self._after_receive()
+        return None  # close the transport: the closing handshake never writes after EOF
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ws.receive_eof()  # idempotent: the protocol's state becomes CLOSED
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        if not self._handshake.done():
+            self._handshake.set_exception(exc or ConnectionResetError("the connection closed during the handshake"))
+            self._handshake.exception()  # retrieved here: open_log_socket may have stopped waiting
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self._wake()
+
+    # ---- frames ----------------------------------------------------------------------------------------
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if frame.fin:
+                self._message(frame.data, opcode is Opcode.TEXT)
+            else:
+                self._parts, self._text = [bytes(frame.data)], opcode is Opcode.TEXT
+        elif opcode is Opcode.CONT and self._parts is not None:
+            self._parts.append(bytes(frame.data))
+            if frame.fin:
+                data, self._parts = b"".join(self._parts), None
+                self._message(data, self._text)
+        # PING, PONG and CLOSE frames are handled by the protocol itself.
+
+    def _message(self, data: bytes | bytearray | memoryview, text: bool) -> None:
+        self.received += 1
+        message: str | bytes = bytes(data).decode() if text else bytes(data)
+        if self._skip is not None and self._skip(message):
+            return
+        self._messages.append(message)
+        if len(self._messages) >= QUEUE_HIGH and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def _after_receive(self) -> None:
+        if self._ws.close_expected() and self._close_timer is None and not self._lost.done():
+            # We answered (or sent) a close frame: the server closes TCP next, or we do after a while.
+            self._close_timer = self._loop.call_later(self._close_timeout, self.transport.abort)
+        if self._ws.state is State.CLOSED:
+            self._wake()
+
+    def _flush(self) -> None:
+        for data in self._ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+            else:  # TLS cannot half-close
+                self.transport.close()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ---- the consumer ----------------------------------------------------------------------------------
+
+    async def recv(self) -> str | bytes:
+        """The next message; at the end raises the protocol's ``ConnectionClosed`` (OK or Error)."""
+        while not self._messages:
+            if self._lost.done() or self._ws.state is State.CLOSED:
+                raise self._ws.close_exc
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        message = self._messages.popleft()
+        if self._paused and len(self._messages) <= QUEUE_LOW:
+            self._paused = False
+            self.transport.resume_reading()
+        return message
+
+    def __aiter__(self) -> LogSocket:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    async def close(self) -> None:
+        """Close the WebSocket (close frame, then wait briefly for the server to close TCP)."""
+        if self._lost.done():
+            return
+        if self._ws.state is State.OPEN:
+            self._ws.send_close(1000)
+            self._flush()
+            self._after_receive()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._lost), self._close_timeout)
+        except asyncio.TimeoutError:
+            self.transport.abort()
+        except asyncio.CancelledError:
+            self.transport.abort()
+            raise
+
+
+def _keepalive(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (
+            ("TCP_KEEPIDLE", KEEPALIVE_IDLE),  # Linux; macOS calls it TCP_KEEPALIVE
+            ("TCP_KEEPALIVE", KEEPALIVE_IDLE),
+            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+            ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+        ):
+            option = getattr(socket, name, None)
+            if option is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    except OSError:  # an option this platform lacks: the defaults stand
+        pass
+
+
+async def open_log_socket(
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    ssl: ssl_module.SSLContext | None,
+    open_timeout: float,
+    close_timeout: float = 2.0,
+    skip: Callable[[str | bytes], bool] | None = None,
+) -> LogSocket:
+    """Connect, run the TLS and WebSocket handshakes, and return the open :class:`LogSocket`.
+
+    :param url: a ``ws://`` or ``wss://`` URL.
+    :param headers: extra request headers (``Authorization``).
+    :param ssl: the TLS context for ``wss://``.
+    :param open_timeout: seconds for the TCP, TLS and WebSocket handshakes together.
+    :param close_timeout: seconds to wait for the server's part of the closing handshake.
+    :param skip: drop messages for which this returns ``True`` as they arrive.
+    :raises websockets.exceptions.InvalidStatus: the server refused the upgrade (its status and body).
+    :raises websockets.exceptions.InvalidHandshake: any other handshake failure.
+    :raises OSError: the connection failed; :class:`asyncio.TimeoutError` after ``open_timeout``.
+    """
+    uri = parse_uri(url)
+    protocol = ClientProtocol(uri, max_size=MAX_MESSAGE)
+    loop = asyncio.get_running_loop()
+    holder: list[LogSocket] = []
+
+    def factory() -> LogSocket:
+        holder.append(LogSocket(protocol, skip, close_timeout))
+        return holder[0]
+
+    async def handshake() -> LogSocket:
+        await loop.create_connection(
+            factory,
+            uri.host,
+            uri.port,
+            ssl=ssl if uri.secure else None,
+            server_hostname=uri.host if uri.secure else None,
+        )
+        log_socket = holder[0]
+        _keepalive(log_socket.transport)
+        request = protocol.connect()
+        for name, value in headers.items():
+            request.headers[name] = value
+        protocol.send_request(request)
+        log_socket._flush()
+        await log_socket._handshake
+        if protocol.handshake_exc is not None:
+            raise protocol.handshake_exc
+        return log_socket
+
+    try:
+        return await asyncio.wait_for(handshake(), open_timeout)
+    except BaseException as exc:
+        if holder and holder[0].transport is not None:
+            holder[0].transport.abort()
+        if isinstance(exc, InvalidHandshake | OSError | asyncio.TimeoutError | asyncio.CancelledError):
+            raise
+        raise InvalidHandshake(f"the WebSocket handshake failed: {exc!r}") from exc
+
+
+__all__ = ["LogSocket", "open_log_socket"]
