@@ -18,6 +18,10 @@ Output: a markdown table on stdout, the same as JSON, and a PNG plot.
 
     python benchmarks/wait_bench.py                 # N = 2,000, durations 30-90 s, all designs
     python benchmarks/wait_bench.py --jobs 250 --min-duration 5 --max-duration 15 --designs ws,naive
+    python benchmarks/wait_bench.py --designs ws --log-lines 3   # what streaming log lines adds
+
+By default the jobs print nothing, so the figures are the cost of waiting itself; ``--log-lines`` adds the
+cost of following a job's output, which grows with the lines a job prints.
 """
 
 from __future__ import annotations
@@ -197,7 +201,7 @@ def _parse_time(value: str) -> float:
 
 
 async def _submit(
-    api_url: str, ca: str, n: int, low: float, high: float, seed: int
+    api_url: str, ca: str, n: int, low: float, high: float, seed: int, log_lines: int = 0
 ) -> tuple[list[str], float]:
     """Submit ``n`` simulated jobs; return their ids and when the first of them is due to finish."""
     rng = random.Random(seed)
@@ -209,7 +213,7 @@ async def _submit(
 
         async def one(i: int) -> str:
             async with sem:
-                env = f"STUDIO_EMULATOR_DURATION={durations[i]:.3f}\nSTUDIO_EMULATOR_LOG_LINES=3"
+                env = f"STUDIO_EMULATOR_DURATION={durations[i]:.3f}\nSTUDIO_EMULATOR_LOG_LINES={log_lines}"
                 body = {
                     "query": "print('bench')",
                     "query_type": "PYTHON",
@@ -420,7 +424,7 @@ def run_design(args: argparse.Namespace) -> int:
 
     async def main() -> DesignResult:
         ids, first_finish = await _submit(
-            api_url, ca, args.jobs, args.min_duration, args.max_duration, args.seed
+            api_url, ca, args.jobs, args.min_duration, args.max_duration, args.seed, args.log_lines
         )
         await _admin(api_url, ca, "POST", "observations/reset")
         return await _run_waiters(args, api_url, ca, ids, first_finish)
@@ -507,7 +511,7 @@ def run_designs(args: argparse.Namespace, jobs: int, designs: list[str], tmp: Pa
     rows: list[dict[str, Any]] = []
     print(
         f"wait benchmark: N={jobs} jobs of {args.min_duration:g}-{args.max_duration:g} s, "
-        f"poll interval {args.poll_interval:g} s, designs {', '.join(designs)}",
+        f"{args.log_lines} log lines per job, poll interval {args.poll_interval:g} s, designs {', '.join(designs)}",
         file=sys.stderr, flush=True,
     )
     for design in designs:
@@ -519,7 +523,7 @@ def run_designs(args: argparse.Namespace, jobs: int, designs: list[str], tmp: Pa
                     "--ca", str(ca), "--jobs", str(jobs), "--min-duration", str(args.min_duration),
                     "--max-duration", str(args.max_duration), "--poll-interval", str(args.poll_interval),
                     "--seed", str(args.seed), "--log-file", str(tmp / f"{design}-{jobs}.log"),
-                    "--settle", str(args.settle),
+                    "--settle", str(args.settle), "--log-lines", str(args.log_lines),
                     *(["--quiet"] if args.quiet else []),
                 ],
                 stdout=subprocess.PIPE, text=True, check=False,
@@ -629,6 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-duration", type=float, default=30.0, help="shortest job, seconds (30)")
     parser.add_argument("--max-duration", type=float, default=90.0, help="longest job, seconds (90)")
     parser.add_argument("--poll-interval", type=float, default=10.0, help="polling designs' interval (10)")
+    parser.add_argument("--log-lines", type=int, default=0,
+                        help="log lines each job prints, spread over its run (0: the cost of waiting alone); "
+                             "the WebSocket trigger writes each to the task log")
     parser.add_argument("--designs", default="ws,poll,naive",
                         help="comma-separated: ws, poll, poll-logs (polling with log lines), naive")
     parser.add_argument("--ws-ping-interval", type=float, default=30.0, help="emulator WebSocket pings (30)")
@@ -652,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.jobs < 1 or args.min_duration <= 0 or args.max_duration < args.min_duration:
         raise SystemExit("--jobs must be >= 1 and 0 < --min-duration <= --max-duration")
+    if args.log_lines < 0:
+        raise SystemExit("--log-lines must be >= 0")
     if args.run_design:
         return run_design(args)
     return orchestrate(args)
