@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from wait_bench import CONN_ID, TEAM, TOKEN, TlsEmulator, _provider_waiter, make_certificates  # noqa: E402
+from wait_bench import TEAM, TOKEN, TlsEmulator, _provider_waiter, make_certificates, use_connection  # noqa: E402
 
 
 async def one_run(api_url: str, ca: str, how: str, lines: int, duration: float) -> float:
@@ -65,10 +63,7 @@ def main() -> int:
         ca, cert, key = make_certificates(Path(tmp))
         emulator = TlsEmulator(cert, key, 30.0)
         try:
-            os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
-                {"conn_type": "datachain_studio", "host": emulator.url, "password": TOKEN,
-                 "extra": {"team": TEAM, "verify": str(ca)}}
-            )
+            use_connection(emulator.url, str(ca))
             import studio_provider.triggers.job  # noqa: F401  (imports before any measurement)
 
             few = args.lines // 10

@@ -129,6 +129,13 @@ def raise_fd_limit(needed: int) -> str | None:
     )
 
 
+def use_connection(url: str, ca: str) -> None:
+    """Point the benchmark's Airflow connection (an ``AIRFLOW_CONN_`` variable) at the emulator."""
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
+        {"conn_type": "datachain_studio", "host": url, "password": TOKEN, "extra": {"team": TEAM, "verify": ca}}
+    )
+
+
 def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate for 127.0.0.1/localhost: (ca.pem, server.pem, server.key)."""
     import trustme
@@ -423,10 +430,7 @@ def run_design(args: argparse.Namespace) -> int:
     """Child-process entry: submit, wait with one design, print the result as JSON on stdout."""
     logging.basicConfig(filename=args.log_file, level=logging.INFO)
     api_url, ca = args.api_url, args.ca
-    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
-        {"conn_type": "datachain_studio", "host": args.api_url.rsplit("/api", 1)[0], "password": TOKEN,
-         "extra": {"team": TEAM, "verify": ca}}
-    )
+    use_connection(args.api_url.rsplit("/api", 1)[0], ca)
     sys.path.insert(0, str(HERE))
     if args.run_design != "naive":
         import studio_provider.triggers.job  # noqa: F401  (imported before the baseline is taken)

@@ -276,9 +276,10 @@ class JobFollower:
 
     async def _connect(self, url: str, config: StudioConfig, open_timeout: float) -> ClientConnection | LogSocket:
         context = ssl_context(config.verify) if url.startswith("wss:") else None
+        connection: ClientConnection | LogSocket
         if not _proxied(url):
             # The lean socket: keep-alives answered and dropped as they arrive, TCP keep-alive for dead peers.
-            lean = await open_log_socket(
+            connection = await open_log_socket(
                 url,
                 headers={"Authorization": config.authorization},
                 ssl=context,
@@ -286,20 +287,18 @@ class JobFollower:
                 close_timeout=WS_CLOSE_TIMEOUT,
                 skip=_is_keepalive,
             )
-            _trim_tls_read_buffer(lean.transport)
-            _drop_peer_certificate(lean.transport)
-            return lean
-        connection = await connect(
-            url,
-            additional_headers={"Authorization": config.authorization},
-            ssl=context,
-            compression=None,  # small JSON frames: deflate would only cost memory per socket
-            open_timeout=open_timeout,
-            ping_interval=WS_PING_INTERVAL,
-            ping_timeout=WS_PING_TIMEOUT,
-            close_timeout=WS_CLOSE_TIMEOUT,
-            user_agent_header=None,
-        )
+        else:
+            connection = await connect(
+                url,
+                additional_headers={"Authorization": config.authorization},
+                ssl=context,
+                compression=None,  # small JSON frames: deflate would only cost memory per socket
+                open_timeout=open_timeout,
+                ping_interval=WS_PING_INTERVAL,
+                ping_timeout=WS_PING_TIMEOUT,
+                close_timeout=WS_CLOSE_TIMEOUT,
+                user_agent_header=None,
+            )
         _trim_tls_read_buffer(connection.transport)
         _drop_peer_certificate(connection.transport)
         return connection
