@@ -28,6 +28,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from . import tls_transport
+
 #: Queued messages at which reading pauses (the consumer is behind), and below which it resumes.
 QUEUE_HIGH = 64
 QUEUE_LOW = 16
@@ -239,13 +241,17 @@ async def open_log_socket(
         return holder[0]
 
     async def handshake() -> LogSocket:
-        await loop.create_connection(
-            factory,
-            uri.host,
-            uri.port,
-            ssl=ssl if uri.secure else None,
-            server_hostname=uri.host if uri.secure else None,
-        )
+        if uri.secure and tls_transport.supported(loop):
+            context = ssl if ssl is not None else ssl_module.create_default_context()
+            await tls_transport.open_tls_connection(factory, uri.host, uri.port, context=context)
+        else:
+            await loop.create_connection(
+                factory,
+                uri.host,
+                uri.port,
+                ssl=(ssl or True) if uri.secure else None,
+                server_hostname=uri.host if uri.secure else None,
+            )
         log_socket = holder[0]
         _keepalive(log_socket.transport)
         request = protocol.connect()
