@@ -638,8 +638,15 @@ def _proxied(url: str) -> bool:
 _KEEPALIVE = {"type": "ping"}
 
 
+#: The keep-alive as servers spell it (``json.dumps`` and Starlette's compact form): most messages on an
+#: idle socket, so they are recognised without decoding JSON; other spellings take the decoding path.
+_KEEPALIVE_TEXTS = frozenset({'{"type":"ping"}', '{"type": "ping"}'})
+
+
 def _is_keepalive(message: str | bytes) -> bool:
     """The server's ``{"type": "ping"}`` message (dropped as it arrives, without waking the follower)."""
+    if message in _KEEPALIVE_TEXTS:
+        return True
     return len(message) < 64 and b"ping" in (message.encode() if isinstance(message, str) else message) and (
         _decode_frame(message) == _KEEPALIVE
     )

@@ -31,6 +31,7 @@ from studio_provider.client import (
     StudioTLSError,
     follow_job,
 )
+from studio_provider.client import follow as follow_module
 
 TOKEN = "fr4mes-s3cr3t-T0KEN"
 TEAM = "frames-team"
@@ -303,3 +304,23 @@ def test_tls_sockets_start_with_a_small_read_buffer_and_the_default_comes_back()
     with pytest.raises(RuntimeError), _small_tls_read_buffers():
         raise RuntimeError("a failed handshake")
     assert asyncio.sslproto.SSLProtocol.max_size == default
+
+
+@pytest.mark.parametrize(
+    ("message", "keepalive"),
+    [
+        ('{"type":"ping"}', True),  # Starlette's compact JSON
+        ('{"type": "ping"}', True),  # json.dumps
+        (b'{"type":"ping"}', True),
+        ('{ "type" : "ping" }', True),  # another spelling: decoded
+        ('{"type":"ping","logs":[{"id":1,"message":"ping"}]}', False),
+        ('{"type":"pong"}', False),
+        ('"ping"', False),
+        ('{"logs":[{"id":1,"message":"ping"}]}', False),
+        ("not json ping", False),
+    ],
+)
+def test_keepalives_are_recognised_in_any_spelling_and_nothing_else(
+    message: str | bytes, keepalive: bool
+) -> None:
+    assert follow_module._is_keepalive(message) is keepalive
