@@ -10,6 +10,8 @@ where the socket reads through :class:`~studio_provider.client.tls_transport.TLS
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import socket
 import ssl
@@ -308,6 +310,178 @@ async def test_loops_without_reader_callbacks_fall_back_to_asyncio_tls(
         log_socket = await open_log_socket(url, headers={}, ssl=CLIENT_TLS, open_timeout=5)
         assert not isinstance(log_socket.transport, TLSSocketTransport)
         assert await asyncio.wait_for(_collect(log_socket), BOUND) == ["over asyncio's TLS"]
+
+
+# ---- frames written byte by byte: the fast path and what it hands to websockets ----------------------------
+
+
+def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bytes | None = None) -> bytes:
+    """One server frame as raw bytes (unmasked unless ``mask``), any length encoding."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((size,))
+    elif size < 2**16:
+        head = bytes((126,)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((127,)) + size.to_bytes(8, "big")
+    first = (0x80 if fin else 0) | rsv | opcode
+    if mask is not None:
+        head = bytes((head[0] | 0x80,)) + head[1:] + mask
+        payload = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    return bytes((first,)) + head + payload
+
+
+async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One frame from the client (masked, as RFC 6455 requires): its opcode and unmasked payload."""
+    first, second = await reader.readexactly(2)
+    assert second & 0x80, "a client frame must be masked"
+    size = second & 0x7F
+    if size == 126:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+    elif size == 127:
+        size = int.from_bytes(await reader.readexactly(8), "big")
+    mask = await reader.readexactly(4)
+    data = await reader.readexactly(size)
+    return first & 0x0F, bytes(byte ^ mask[index % 4] for index, byte in enumerate(data))
+
+
+@asynccontextmanager
+async def raw_server(
+    script: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], first: bytes = b""
+) -> AsyncIterator[str]:
+    """A hand-written WebSocket server: it answers the upgrade with ``first`` in the same write (so in one
+    segment, as real servers often send the first frames), then ``script`` writes raw frames."""
+    done: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + first
+        )
+        try:
+            await script(reader, writer)
+        finally:
+            writer.close()
+
+    def track(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        done.append(asyncio.ensure_future(handle(reader, writer)))
+
+    tcp = await asyncio.start_server(track, "127.0.0.1", 0)
+    try:
+        yield f"ws://127.0.0.1:{tcp.sockets[0].getsockname()[1]}/logs/follow/?job_id=1&team_name=t"
+        for task in done:
+            await asyncio.wait_for(task, BOUND)  # the script's own assertions
+    finally:
+        tcp.close()
+        await tcp.wait_closed()
+
+
+async def test_frames_in_the_handshakes_segment_split_anywhere_and_every_length_encoding() -> None:
+    # The second message's payload is made of what look like whole frames: a reader that lost its place
+    # in the stream (after the bytes that came with the 101 response) would deliver "fake!" messages.
+    lookalike = frame(0x1, b"fake!") * 60
+    messages: list[str | bytes] = ["first, in the 101's segment", lookalike, "y" * 70_000, "ünïcödé"]
+    stream = b"".join(frame(0x1, m.encode()) if isinstance(m, str) else frame(0x2, m) for m in messages)
+    cut = len(frame(0x1, b"first, in the 101's segment")) + 4 + 7  # a lookalike frame starts here
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.2)  # the client reads the 101 and the first bytes alone
+        for index in range(cut, 500):  # byte by byte, through length fields and payloads
+            writer.write(stream[index : index + 1])
+            await writer.drain()
+        writer.write(stream[500:] + frame(0x8, (1000).to_bytes(2, "big")))
+        await writer.drain()
+        assert await read_client_frame(reader) == (0x8, (1000).to_bytes(2, "big"))  # the close is echoed
+
+    async with raw_server(script, first=stream[:cut]) as url:
+        log_socket = await open_socket(url)
+        received = await asyncio.wait_for(_collect(log_socket), BOUND)
+    assert received == messages
+
+
+async def test_a_ping_is_answered_with_its_own_payload_masked() -> None:
+    payloads = [b"", b"abc", b"\x00\x01\x02\x03\x04", bytes(range(125))]
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for payload in payloads:
+            writer.write(frame(0x9, payload))
+            await writer.drain()
+            assert await asyncio.wait_for(read_client_frame(reader), BOUND) == (0xA, payload)
+        writer.write(frame(0xA, b"unasked") + frame(0x1, b"after the pings"))  # an unsolicited pong: ignored
+        writer.write(frame(0x8, (1000).to_bytes(2, "big")))
+        await writer.drain()
+        await read_client_frame(reader)
+
+    async with raw_server(script) as url:
+        log_socket = await open_socket(url)
+        assert await asyncio.wait_for(_collect(log_socket), BOUND) == ["after the pings"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (frame(0x1, b"\xff\xfe not UTF-8"), 1007),
+        (frame(0x1, b"\xff\xfe", fin=False) + frame(0x0, b" not UTF-8"), 1007),  # assembled by websockets
+        (frame(0x1, b"masked", mask=b"\x01\x02\x03\x04"), 1002),
+        (frame(0x1, b"reserved bit", rsv=0x40), 1002),
+        (frame(0x3, b"reserved opcode"), 1002),
+        (frame(0x9, b"p" * 126), 1002),  # a control frame longer than 125 bytes
+        (frame(0x9, b"fragmented ping", fin=False), 1002),
+        (frame(0x0, b"a continuation of nothing"), 1002),
+    ],
+    ids=[
+        "bad-utf8",
+        "bad-utf8-fragmented",
+        "masked",
+        "rsv",
+        "opcode",
+        "long-ping",
+        "fragmented-ping",
+        "stray-continuation",
+    ],
+)
+async def test_a_broken_frame_fails_the_connection_with_the_rfc_code(bad: bytes, code: int) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(frame(0x1, b"good") + bad + frame(0x1, b"never delivered"))
+        await writer.drain()
+        opcode, payload = await asyncio.wait_for(read_client_frame(reader), BOUND)
+        assert (opcode, payload[:2]) == (0x8, code.to_bytes(2, "big"))  # then websockets' reason
+
+    async with raw_server(script) as url:
+        log_socket = await open_socket(url)
+        assert await asyncio.wait_for(log_socket.recv(), BOUND) == "good"
+        with pytest.raises(ConnectionClosedError) as caught:
+            await asyncio.wait_for(log_socket.recv(), BOUND)
+    assert caught.value.sent is not None and caught.value.sent.code == code
+
+
+async def test_fragments_after_fast_frames_are_assembled_by_websockets() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            frame(0x1, b"one")
+            + frame(0x9, b"pp")
+            + frame(0x1, b"frag", fin=False)
+            + frame(0x0, b"men", fin=False)
+            + frame(0x9, b"qq")  # a ping between fragments, answered by websockets now
+            + frame(0x0, b"ted")
+            + frame(0x1, b"two")
+            + frame(0x8, (1000).to_bytes(2, "big"))
+        )
+        await writer.drain()
+        assert await read_client_frame(reader) == (0xA, b"pp")
+        assert await read_client_frame(reader) == (0xA, b"qq")
+        assert await read_client_frame(reader) == (0x8, (1000).to_bytes(2, "big"))
+
+    async with raw_server(script) as url:
+        log_socket = await open_socket(url)
+        assert await asyncio.wait_for(_collect(log_socket), BOUND) == ["one", "fragmented", "two"]
 
 
 def test_a_configured_proxy_hands_the_socket_to_websockets(monkeypatch: pytest.MonkeyPatch) -> None:
