@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", required=True)
     parser.add_argument("--team", required=True)
     parser.add_argument("--executor", default="simulated", choices=("simulated", "local"))
-    parser.add_argument("--ws-ping-interval", type=float, default=30.0)
+    parser.add_argument("--ws-ping-interval", type=float, default=30.0, help='seconds between {"type": "ping"} messages')
+    parser.add_argument("--server-ping-interval", type=float, default=20.0,
+                        help="seconds between WebSocket protocol pings (uvicorn's; 20 is its default)")
     return parser
 
 
@@ -54,6 +56,7 @@ async def serve(args: argparse.Namespace) -> None:
             ssl_keyfile=args.keyfile,
             lifespan="on",
             ws="websockets-sansio",
+            ws_ping_interval=args.server_ping_interval,
             log_level="warning",
             access_log=False,
             # Thousands of idle log sockets are the point of the benchmark: keep them open.

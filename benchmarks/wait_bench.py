@@ -32,6 +32,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import os
 import random
 import resource
@@ -41,6 +42,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,7 @@ class DesignResult:
     cpu_seconds: float = 0.0
     idle_cpu_percent: float = 0.0
     idle_window_seconds: float = 0.0
+    idle_window_periods: int = 0
     wrong_or_missing: int = 0
     wait_seconds: float = 0.0
     emulator_cpu_seconds: float = 0.0
@@ -102,6 +105,7 @@ class DesignResult:
             # No window (all waits began after the first job ended): nothing measured, not 0 %.
             "idle_cpu_percent": self.idle_cpu_percent if self.idle_window_seconds else None,
             "idle_window_seconds": self.idle_window_seconds,
+            "idle_window_periods": self.idle_window_periods,
             "wrong_or_missing": self.wrong_or_missing,
             "wait_seconds": self.wait_seconds,
             "emulator_cpu_seconds": self.emulator_cpu_seconds,
@@ -154,7 +158,7 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
 class TlsEmulator:
     """The emulator in its own process (``benchmarks/tls_emulator.py``)."""
 
-    def __init__(self, cert: Path, key: Path, ping_interval: float) -> None:
+    def __init__(self, cert: Path, key: Path, ping_interval: float, server_ping_interval: float = 20.0) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -169,6 +173,8 @@ class TlsEmulator:
                 TEAM,
                 "--ws-ping-interval",
                 str(ping_interval),
+                "--server-ping-interval",
+                str(server_ping_interval),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -362,6 +368,7 @@ async def _run_waiters(
         task.add_done_callback(count)
     all_started_at: float | None = None
     idle: tuple[float, float] | None = None  # (cpu, time) when the quiet window began
+    samples: list[tuple[float, float]] = []  # (time, cpu) at each turn of this loop once it began
     last_progress = last_check = 0.0
     while True:
         done = finished[0]
@@ -381,11 +388,10 @@ async def _run_waiters(
                 all_started_at = time.time() + 1
         if all_started_at is not None and idle is None and now >= all_started_at:
             idle = (_cpu(proc), now)
-        if idle is not None and result.idle_window_seconds == 0.0 and (done > 0 or now >= first_finish):
-            window = now - idle[1]
-            if window > 1:
-                result.idle_window_seconds = window
-                result.idle_cpu_percent = 100 * (_cpu(proc) - idle[0]) / window
+        if idle is not None and result.idle_window_seconds == 0.0:
+            samples.append((now, _cpu(proc)))
+            if done > 0 or now >= first_finish:
+                _close_window(result, idle, samples, args.keepalive_period)
         if now - last_progress >= 1 and not args.quiet:
             print(f"\r  {args.run_design}: {done}/{len(ids)} waits done, {now - started:5.0f} s", end="",
                   file=sys.stderr, flush=True)
@@ -424,6 +430,36 @@ async def _run_waiters(
         if job.get("finished_at"):
             result.latencies_ms.append(1000 * (float(event["time"]) - _parse_time(job["finished_at"])))
     return result
+
+
+def keepalive_period(args: argparse.Namespace) -> float:
+    """Seconds after which the server's keep-alives repeat on every socket: the least common multiple of
+    its WebSocket ping interval and its ``{"type": "ping"}`` interval (60 s for the defaults 20 and 30)."""
+    a = Fraction(str(args.server_ping_interval)).limit_denominator(1000)
+    b = Fraction(str(args.ws_ping_interval)).limit_denominator(1000)
+    return float(Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator)))
+
+
+def _close_window(result: DesignResult, idle: tuple[float, float], samples: list[tuple[float, float]],
+                  period: float) -> None:
+    """CPU % over the quiet window; over whole keep-alive periods when it holds at least one.
+
+    The server sends each socket's keep-alives at fixed intervals, and sockets opened together get them
+    in bursts (all 2,000 pings within a few seconds). A window of any length may then hold one burst more
+    or less than its share, which moved the figure by a fifth between runs; a whole number of periods
+    holds exactly the keep-alives of the steady state, wherever it begins.
+    """
+    cpu0, t0 = idle
+    t1, cpu1 = samples[-1]
+    periods = int((t1 - t0) // period) if period > 0 else 0
+    if periods >= 1:
+        end = t0 + periods * period
+        # The last sample at or before the end of the last whole period (samples are 0.25 s apart).
+        t1, cpu1 = max((sample for sample in samples if sample[0] <= end + 1e-6), key=lambda sample: sample[0])
+        result.idle_window_periods = periods
+    if t1 - t0 > 1:
+        result.idle_window_seconds = t1 - t0
+        result.idle_cpu_percent = 100 * (cpu1 - cpu0) / (t1 - t0)
 
 
 def run_design(args: argparse.Namespace) -> int:
@@ -528,7 +564,7 @@ def run_designs(args: argparse.Namespace, jobs: int, designs: list[str], tmp: Pa
         file=sys.stderr, flush=True,
     )
     for design in designs:
-        emulator = TlsEmulator(cert, key, args.ws_ping_interval)
+        emulator = TlsEmulator(cert, key, args.ws_ping_interval, args.server_ping_interval)
         try:
             child = subprocess.run(
                 [
@@ -537,6 +573,7 @@ def run_designs(args: argparse.Namespace, jobs: int, designs: list[str], tmp: Pa
                     "--max-duration", str(args.max_duration), "--poll-interval", str(args.poll_interval),
                     "--seed", str(args.seed), "--log-file", str(tmp / f"{design}-{jobs}.log"),
                     "--settle", str(args.settle), "--log-lines", str(args.log_lines),
+                    "--keepalive-period", str(keepalive_period(args)),
                     *(["--quiet"] if args.quiet else []),
                 ],
                 stdout=subprocess.PIPE, text=True, check=False,
@@ -553,10 +590,12 @@ def run_designs(args: argparse.Namespace, jobs: int, designs: list[str], tmp: Pa
         rows.append(row)
         # One line per design as it ends: a long run that is stopped still leaves its numbers.
         p50, p99 = (row[k] or 0.0 for k in ("latency_p50_ms", "latency_p99_ms"))
+        periods = f", {row['idle_window_periods']} keep-alive periods" if row["idle_window_periods"] else ""
         print(
             f"  {design}: {row['requests_per_wait']:.2f} requests/wait, p50/p99 {p50:.1f}/{p99:.1f} ms, "
             f"{row['rss_kib_per_wait']:.1f} KiB/wait, {row['cpu_ms_per_wait']:.2f} CPU ms/wait, "
-            f"{row['idle_cpu_percent'] or 0.0:.2f} % CPU while waiting ({row['idle_window_seconds']:.0f} s window), "
+            f"{row['idle_cpu_percent'] or 0.0:.2f} % CPU while waiting ({row['idle_window_seconds']:.0f} s window"
+            f"{periods}), "
             f"{row['wrong_or_missing']} wrong or missing, {row['wait_seconds']:.0f} s",
             file=sys.stderr, flush=True,
         )
@@ -651,7 +690,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "the WebSocket trigger writes each to the task log")
     parser.add_argument("--designs", default="ws,poll,naive",
                         help="comma-separated: ws, poll, poll-logs (polling with log lines), naive")
-    parser.add_argument("--ws-ping-interval", type=float, default=30.0, help="emulator WebSocket pings (30)")
+    parser.add_argument("--ws-ping-interval", type=float, default=30.0,
+                        help='seconds between the emulator\'s {"type": "ping"} messages on each socket (30)')
+    parser.add_argument("--server-ping-interval", type=float, default=20.0,
+                        help="seconds between the emulator's WebSocket (protocol) pings on each socket: "
+                             "uvicorn's default (20)")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds after the waiters start before the CPU-while-waiting window opens")
     parser.add_argument("--scaling", metavar="N,N,...",
@@ -665,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
     parser.add_argument("--ca", help=argparse.SUPPRESS)
     parser.add_argument("--log-file", help=argparse.SUPPRESS)
+    parser.add_argument("--keepalive-period", type=float, default=0.0, help=argparse.SUPPRESS)
     return parser
 
 
