@@ -19,6 +19,7 @@ Output: a markdown table on stdout, the same as JSON, and a PNG plot.
     python benchmarks/wait_bench.py                 # N = 2,000, durations 30-90 s, all designs
     python benchmarks/wait_bench.py --jobs 250 --min-duration 5 --max-duration 15 --designs ws,naive
     python benchmarks/wait_bench.py --designs ws --log-lines 3   # what streaming log lines adds
+    python benchmarks/wait_bench.py --designs ws --min-duration 150 --max-duration 160   # steady state
 
 By default the jobs print nothing, so the figures are the cost of waiting itself; ``--log-lines`` adds the
 cost of following a job's output, which grows with the lines a job prints.
