@@ -8,8 +8,8 @@ exception took about half the process's CPU. Here OpenSSL reads the socket itsel
 readiness event, more only while :meth:`ssl.SSLSocket.pending` says a record holds more), and a pong goes
 out in one ``send``.
 
-It needs a selector event loop (``loop.add_reader``); :func:`open_tls_connection` says ``None`` elsewhere
-(Windows' proactor, uvloop), and the caller falls back to ``loop.create_connection``.
+It needs a selector event loop (``loop.add_reader``): :func:`supported` says whether the running loop is
+one, and elsewhere (Windows' proactor, uvloop) the caller uses ``loop.create_connection`` instead.
 """
 
 from __future__ import annotations
