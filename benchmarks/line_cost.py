@@ -29,8 +29,9 @@ from wait_bench import TEAM, TOKEN, TlsEmulator, _provider_waiter, make_certific
 
 async def one_run(api_url: str, ca: str, how: str, lines: int, duration: float) -> float:
     """CPU seconds this process spent following one job that prints ``lines`` lines."""
-    from studio_provider.client import StudioConfig, follow_job
+    from studio_provider.client import StudioConfig
     from studio_provider.client.pool import shared_client
+    from studio_provider.client.waiting import follow_job
 
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(base_url=api_url + "/", headers=headers, verify=ca) as http:

@@ -1,4 +1,4 @@
-"""What waiting for Studio jobs costs: N deferred waits in one process, three designs side by side.
+"""What waiting for Studio jobs costs: N deferred waits in one process, four designs side by side.
 
 For each design a fresh emulator (simulated executor, over TLS with a certificate made at start) runs in its
 own process, N jobs with durations spread uniformly over a window are submitted, and then N waiters run
@@ -9,7 +9,9 @@ are measured on their own):
     it, following each job over the WebSocket;
 (b) ``poll``: the same trigger forced to REST polling at ``--poll-interval``;
 (c) ``naive``: the reference poller in ``benchmarks/naive_poller.py``: a new HTTP client (and TLS
-    handshake) for every poll, at the same interval, as several comparable providers do.
+    handshake) for every poll, at the same interval, as several comparable providers do;
+(d) ``ws-stock``: design (a) with ``websockets.asyncio.client.connect`` (over asyncio's TLS) opening each
+    socket instead of the provider's own socket: what the provider's socket code buys, side by side.
 
 Per design: HTTP requests and WebSocket handshakes per wait (the emulator's counters), the detection latency
 from the emulator's recorded finish time to the waiter's final event (p50, p99, max), peak RSS added per
@@ -59,11 +61,15 @@ DESIGNS = {
     "poll": "(b) StudioJobTrigger, polling",
     "poll-logs": "(b') StudioJobTrigger, polling + logs",
     "naive": "(c) naive poller, new client per poll",
+    "ws-stock": "(d) StudioJobTrigger, WebSocket, websockets' client as is",
 }
+#: The designs that follow jobs over the WebSocket: (a) with the provider's socket, (d) with
+#: ``websockets.asyncio.client.connect`` (and asyncio's TLS) in its place, nothing else changed.
+WEBSOCKET_DESIGNS = ("ws", "ws-stock")
 #: Log lines in the task log: the WebSocket brings them for free; polling reads them per job and round
 #: (Studio has no endpoint for the logs of many jobs), so (b) follows the status only, as (c) does, and
 #: (b') shows what the logs add.
-STREAM_LOGS = {"ws": True, "poll": False, "poll-logs": True}
+STREAM_LOGS = {"ws": True, "ws-stock": True, "poll": False, "poll-logs": True}
 
 
 @dataclass
@@ -269,24 +275,25 @@ async def _true_final(api_url: str, ca: str, ids: list[str]) -> dict[str, dict[s
     return {str(job["id"]): job for job in jobs}
 
 
-def _count_connects() -> list[int]:
-    """Count the follower's completed WebSocket connections (TLS and WebSocket handshakes done).
+def _count_connects(stock: bool) -> list[int]:
+    """Count the follower's completed WebSocket connections (TLS and WebSocket handshakes done), and for
+    design (d) open them with ``websockets``' own client.
 
     The emulator counts a WebSocket only when it closes, and a socket is open in the kernel before its
-    handshakes end: to open the CPU window after the connection burst, this wraps the follower's connect
-    (measurement only; it changes nothing the follower does).
+    handshakes end: to open the CPU window after the connection burst, this wraps the follower's opener
+    (measurement only; the socket it opens is the one the follower would open).
     """
-    from studio_provider.client.follow import JobFollower
+    from studio_provider.client.waiting import follower, socket
 
     count = [0]
-    original = JobFollower._connect
+    opener = socket.open_stock_socket if stock else socket.open_lean_socket
 
-    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        connection = await original(self, *args, **kwargs)
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        connection = await opener(*args, **kwargs)
         count[0] += 1
         return connection
 
-    JobFollower._connect = counted  # type: ignore[method-assign]
+    follower.open_lean_socket = counted  # type: ignore[assignment]
     return count
 
 
@@ -349,10 +356,11 @@ async def _run_waiters(
     def waiter(job_id: str) -> Any:
         if args.run_design == "naive":
             return naive(job_id)
-        return provider(job_id, use_websocket=args.run_design == "ws")
+        return provider(job_id, use_websocket=args.run_design in WEBSOCKET_DESIGNS)
 
     gc.collect()
-    connected = _count_connects() if args.run_design == "ws" else [0]
+    websocket = args.run_design in WEBSOCKET_DESIGNS
+    connected = _count_connects(stock=args.run_design == "ws-stock") if websocket else [0]
     rss_before = proc.memory_info().rss
     cpu_before = _cpu(proc)
     peak = rss_before
@@ -379,7 +387,7 @@ async def _run_waiters(
             # The window opens once every waiter made its first contact (all sockets open, all first
             # reads answered), not during the connection burst.
             last_check = now
-            if args.run_design == "ws":
+            if websocket:
                 # Every socket is open (TLS and WebSocket handshakes done): the connection burst is over.
                 ready = connected[0] >= len(ids)
             else:
@@ -506,10 +514,30 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def stock_ratios(by: dict[str, dict[str, Any]]) -> str | None:
+    """(a) against (d), column by column: what the provider's own socket buys over websockets' client."""
+    lean, stock = by.get("ws"), by.get("ws-stock")
+    if lean is None or stock is None:
+        return None
+    parts = []
+    for key, what in (
+        ("latency_p99_ms", "p99 latency"),
+        ("rss_kib_per_wait", "RSS per wait"),
+        ("cpu_ms_per_wait", "CPU per wait"),
+        ("idle_cpu_percent", "CPU while all wait"),
+    ):
+        if lean.get(key) and stock.get(key):
+            parts.append(f"{what} {stock[key] / lean[key]:.2f}x")
+    return f"{DESIGNS['ws-stock']} / {DESIGNS['ws']}: " + ", ".join(parts)
+
+
 def ratios(rows: list[dict[str, Any]]) -> list[str]:
     by = {r["design"]: r for r in rows}
     naive = by.get("naive")
     out = []
+    stock = stock_ratios(by)
+    if stock:
+        out.append(stock)
     if naive is None:
         return out
     for name in ("ws", "poll"):
@@ -689,8 +717,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-lines", type=int, default=0,
                         help="log lines each job prints, spread over its run (0: the cost of waiting alone); "
                              "the WebSocket trigger writes each to the task log")
-    parser.add_argument("--designs", default="ws,poll,naive",
-                        help="comma-separated: ws, poll, poll-logs (polling with log lines), naive")
+    parser.add_argument("--designs", default="ws,ws-stock,poll,naive",
+                        help="comma-separated: ws, ws-stock (websockets' own client), poll, poll-logs "
+                             "(polling with log lines), naive")
     parser.add_argument("--ws-ping-interval", type=float, default=30.0,
                         help='seconds between the emulator\'s {"type": "ping"} messages on each socket (30)')
     parser.add_argument("--server-ping-interval", type=float, default=20.0,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, task
 
-from studio_provider.client.pipelines_wait import definitions_from
+from studio_provider.client.lookups import definitions_from
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.operators.schedule import StudioSyncScheduleOperator
 

@@ -30,9 +30,23 @@ class StudioJobFailedError(StudioTaskError):
     """The Studio job ended FAILED, CANCELED, as a TASK with no run, or with an unknown status."""
 
 
+class StudioPipelineFailedError(StudioTaskError):
+    """The Studio pipeline run ended FAILED or CANCELED (the message lists its failed job runs)."""
+
+
+class StudioDatasetVersionFailedError(StudioTaskError):
+    """The awaited dataset version ended FAILED (or STALE, REMOVING, REMOVED): it will never complete."""
+
+
 class StudioDeadlinePassedError(StudioTaskError):
     """The task's ``timeout`` deadline passed before the Studio object finished (it was cancelled or
     paused, as the operator says)."""
 
 
-__all__ = ["StudioDeadlinePassedError", "StudioJobFailedError", "StudioTaskError"]
+__all__ = [
+    "StudioDatasetVersionFailedError",
+    "StudioDeadlinePassedError",
+    "StudioJobFailedError",
+    "StudioPipelineFailedError",
+    "StudioTaskError",
+]

@@ -66,7 +66,7 @@ def get_provider_info() -> dict[str, Any]:
                 "schemes": ["datachain"],
                 "handler": "studio_provider.assets.normalize_uri",
                 "factory": "studio_provider.assets.create_asset",
-                "to_openlineage_converter": "studio_provider.openlineage.convert_asset_to_openlineage",
+                "to_openlineage_converter": "studio_provider.assets.lineage.convert_asset_to_openlineage",
             }
         ],
         "task-decorators": [

@@ -12,9 +12,14 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-#: The XCom keys the job operators push before they wait.
+#: The XCom keys the job operators and sensors push before they wait.
 JOB_ID_XCOM_KEY = "job_id"
 JOB_URL_XCOM_KEY = "job_url"
+#: The XCom keys the pipeline operators and sensors push before they wait.
+PIPELINE_ID_XCOM_KEY = "pipeline_id"
+PIPELINE_NAME_XCOM_KEY = "pipeline_name"
+PIPELINE_URL_XCOM_KEY = "pipeline_url"
+DEFINITION_ID_XCOM_KEY = "definition_id"
 
 
 class _XComUrlLink(BaseOperatorLink):
@@ -39,7 +44,16 @@ class StudioPipelineLink(_XComUrlLink):
     """"DataChain Studio Pipeline": opens the Studio pipeline (run, or definition) of the task."""
 
     name = "DataChain Studio Pipeline"
-    url_key = "pipeline_url"
+    url_key = PIPELINE_URL_XCOM_KEY
 
 
-__all__ = ["JOB_ID_XCOM_KEY", "JOB_URL_XCOM_KEY", "StudioJobLink", "StudioPipelineLink"]
+__all__ = [
+    "DEFINITION_ID_XCOM_KEY",
+    "JOB_ID_XCOM_KEY",
+    "JOB_URL_XCOM_KEY",
+    "PIPELINE_ID_XCOM_KEY",
+    "PIPELINE_NAME_XCOM_KEY",
+    "PIPELINE_URL_XCOM_KEY",
+    "StudioJobLink",
+    "StudioPipelineLink",
+]

@@ -94,3 +94,18 @@ def assert_refused_before_any_request(
     for word in words:
         assert word in str(info.value)
     assert server.injector.counters()["total"] == 0
+
+
+def pipeline_reading(status: str, runs: list[dict[str, Any]], completed: int = 0, **extra: Any) -> Pipeline:
+    """A pipeline as ``get_pipeline`` returns it, for tests that need no server."""
+    return Pipeline.from_dict(
+        {
+            "pipeline_id": "p-1",
+            "name": "brave-otter",
+            "status": status,
+            "job_runs": runs,
+            "completed": completed,
+            "total": len(runs),
+            **extra,
+        }
+    )

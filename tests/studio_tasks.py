@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 try:  # Airflow 3.2+
@@ -21,7 +22,7 @@ except ImportError:  # Airflow 3.1
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from studio_provider.hooks.studio import StudioHook
-from studio_provider.submission import has_marker, marker_for
+from studio_provider.operators.submission import has_marker, marker_for
 
 
 @dataclass
@@ -116,3 +117,10 @@ def studio_lines(output: str, job_id: str) -> list[str]:
     """
     plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
     return re.findall(rf"\[studio {re.escape(job_id)}\] (\S+)", plain)
+
+
+def studio_line_times(output: str, job_id: str) -> list[datetime]:
+    """When each Studio log line of one job was written to the task log (the log record's timestamp)."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    stamps = re.findall(rf"^(\d{{4}}-\d\d-\d\dT[\d:.]+)Z?\s.*\[studio {re.escape(job_id)}\] ", plain, flags=re.M)
+    return [datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc) for stamp in stamps]

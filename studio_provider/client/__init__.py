@@ -1,5 +1,8 @@
 """A typed client of the DataChain Studio REST API. It imports nothing from Airflow.
 
+Waiting for jobs, pipelines and datasets is :mod:`studio_provider.client.waiting`; lookups by name and
+Studio's web addresses are :mod:`studio_provider.client.lookups`.
+
 >>> from studio_provider.client import StudioClient, StudioConfig
 >>> client = StudioClient(StudioConfig.resolve(token="...", team="my-team"))  # doctest: +SKIP
 >>> client.create_job(query="print(1)", query_type="PYTHON")  # doctest: +SKIP
@@ -18,12 +21,12 @@ from .errors import (
     StudioNotFoundError,
     StudioOutcomeUnknownError,
     StudioRateLimitError,
+    StudioResponseTooLargeError,
     StudioServerError,
     StudioTLSError,
     StudioTransportError,
     StudioValidationError,
 )
-from .follow import FollowEvent, JobFollower, LogEvent, StatusEvent, follow_job, websocket_url
 from .models import (
     Cluster,
     DatasetVersionRef,
@@ -39,7 +42,7 @@ from .models import (
 )
 from .pool import shared_client
 from .request import ApiRequest, Retry
-from .wait import Deadline, is_transient, poll_until, reconnect_delays
+from .retry import Backoff, is_transient
 
 __all__ = [
     "API_CALLS",
@@ -47,23 +50,19 @@ __all__ = [
     "ApiRequest",
     "AsyncStudioApi",
     "AsyncStudioClient",
+    "Backoff",
     "Cluster",
     "DatasetRef",
     "DatasetVersionRef",
     "DatasetVersionStatus",
-    "Deadline",
-    "FollowEvent",
     "Job",
-    "JobFollower",
     "JobStatus",
-    "LogEvent",
     "LogLine",
     "Pipeline",
     "PipelineJobRun",
     "PipelineStatus",
     "Retry",
     "Schedule",
-    "StatusEvent",
     "StudioAPIError",
     "StudioApi",
     "StudioAuthenticationError",
@@ -74,16 +73,13 @@ __all__ = [
     "StudioNotFoundError",
     "StudioOutcomeUnknownError",
     "StudioRateLimitError",
+    "StudioResponseTooLargeError",
     "StudioServerError",
     "StudioTLSError",
     "StudioTransportError",
     "StudioValidationError",
     "UploadedFile",
-    "follow_job",
     "is_transient",
     "normalize_api_url",
-    "poll_until",
-    "reconnect_delays",
     "shared_client",
-    "websocket_url",
 ]

@@ -5,14 +5,17 @@ blocking call alive for ever. The async transport bounds an attempt with ``async
 blocking one cannot interrupt a read, so instead every socket operation of the attempt gets at most the
 time that is left (:func:`attempt_deadline`), and none may start once it is spent.
 
-httpx does not expose httpcore's ``network_backend`` option, so :func:`install` puts the bounded
-backend under a client's connection pools; a client without them (a test transport) is left as it is.
+:class:`BoundedTransport` is an httpx transport over httpcore's connection pools (public APIs both)
+whose network backend applies that bound; the blocking client uses it in place of httpx's default
+transport, and sends through a proxy from the environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
+import urllib.request
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -96,17 +99,79 @@ class BoundedBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def install(client: httpx.Client) -> int:
-    """Bound the network operations of ``client``'s connection pools (its transport and proxy mounts).
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    # httpcore's errors have httpx twins of the same name, which the rest of the client handles.
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        raise getattr(httpx, type(exc).__name__, httpx.TimeoutException)(str(exc)) from exc
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError, httpcore.UnsupportedProtocol) as exc:
+        raise getattr(httpx, type(exc).__name__, httpx.TransportError)(str(exc)) from exc
 
-    :returns: how many pools now use :class:`BoundedBackend`.
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _httpx_errors():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class BoundedTransport(httpx.BaseTransport):
+    """httpx's blocking transport, rebuilt on httpcore's public API with :class:`BoundedBackend` under it.
+
+    :param ssl_context: the TLS settings.
+    :param limits: the connection pool's limits.
     """
-    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
-    installed = 0
-    for transport in transports:
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, BoundedBackend):
-            pool._network_backend = BoundedBackend(backend)  # type: ignore[union-attr]
-            installed += 1
-    return installed
+
+    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
+        common: dict[str, Any] = {
+            "ssl_context": ssl_context,
+            "max_connections": limits.max_connections,
+            "max_keepalive_connections": limits.max_keepalive_connections,
+            "keepalive_expiry": limits.keepalive_expiry,
+            "network_backend": BoundedBackend(),
+        }
+        self._direct = httpcore.ConnectionPool(**common)
+        # Proxies as the environment sets them (as httpx's own transport honours them).
+        self._proxied = {
+            scheme: httpcore.ConnectionPool(proxy=httpcore.Proxy(url), **common)
+            for scheme, url in urllib.request.getproxies().items()
+            if scheme in ("http", "https") and url.lower().startswith(("http://", "https://"))
+        }
+
+    def _pool(self, url: httpx.URL) -> httpcore.ConnectionPool:
+        pool = self._proxied.get(url.scheme)
+        if pool is None or urllib.request.proxy_bypass(url.host):
+            return self._direct
+        return pool
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        sent = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,  # type: ignore[arg-type]
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            answer = self._pool(url).handle_request(sent)
+        assert isinstance(answer.stream, Iterable)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.stream),
+            extensions=answer.extensions,
+        )
+
+    def close(self) -> None:
+        for pool in (self._direct, *self._proxied.values()):
+            pool.close()

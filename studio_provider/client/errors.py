@@ -77,6 +77,11 @@ class StudioRateLimitError(StudioAPIError):
         self.retry_after = retry_after
 
 
+class StudioResponseTooLargeError(StudioAPIError):
+    """The answer was larger than the call accepts (a log, a log blob, or anything over 64 MiB); it was
+    not read."""
+
+
 class StudioServerError(StudioAPIError):
     """5xx: Studio failed to handle the request."""
 

@@ -49,6 +49,7 @@ class ApiRequest(Generic[T]):
     :param on_repeated_error: called with the error of an attempt after the first (whose answer was lost,
         so it may have done the work already): returns the call's result when the error shows the work
         is done, or re-raises it.
+    :param max_bytes: the largest body read for this call (default: the transport's limit).
     """
 
     name: str
@@ -61,6 +62,7 @@ class ApiRequest(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict)
     retry: Retry = Retry.IDEMPOTENT
     on_repeated_error: Callable[[StudioError], T] | None = None
+    max_bytes: int | None = None
 
     @property
     def upload_size(self) -> int:

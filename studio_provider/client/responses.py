@@ -24,6 +24,7 @@ from .errors import (
     StudioNotFoundError,
     StudioOutcomeUnknownError,
     StudioRateLimitError,
+    StudioResponseTooLargeError,
     StudioServerError,
     StudioTLSError,
     StudioTransportError,
@@ -232,7 +233,8 @@ def deadline_error(seconds: float, sent: httpx.Request) -> httpx.ReadTimeout:
 
 
 class BodyReader:
-    """Collects a response body chunk by chunk, refusing it past :data:`MAX_RESPONSE_BYTES` and (for the
+    """Collects a response body chunk by chunk, refusing it past the request's ``max_bytes`` (default
+    :data:`MAX_RESPONSE_BYTES`) and (for the
     blocking transport, which has no other way to bound a read) past the attempt's deadline.
 
     :param config: for the error messages.
@@ -254,15 +256,16 @@ class BodyReader:
         self.deadline, self.seconds = deadline, seconds
         self.chunks: list[bytes] = []
         self.size = 0
+        self.limit = request.max_bytes or MAX_RESPONSE_BYTES
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        if declared.isdigit() and int(declared) > self.limit:
             raise self._too_large(int(declared))
 
-    def _too_large(self, size: int) -> StudioAPIError:
-        return StudioAPIError(
+    def _too_large(self, size: int) -> StudioResponseTooLargeError:
+        return StudioResponseTooLargeError(
             f"Studio {self.request.name} answered with a body larger than this client accepts "
-            f"({size} > {MAX_RESPONSE_BYTES} bytes, status {self.response.status_code}, "
-            f"{_where(self.response.request)}). A Studio answer is never this large: check the URL.",
+            f"({size} > {self.limit} bytes, status {self.response.status_code}, "
+            f"{_where(self.response.request)}).",
             status=self.response.status_code,
             method=self.request.method,
             path=sent_path(self.config, self.response.request.url),
@@ -271,7 +274,7 @@ class BodyReader:
     def add(self, chunk: bytes) -> None:
         """Take one chunk of the (decoded) body."""
         self.size += len(chunk)
-        if self.size > MAX_RESPONSE_BYTES:
+        if self.size > self.limit:
             raise self._too_large(self.size)
         self.chunks.append(chunk)
         if self.deadline is not None and time.monotonic() > self.deadline:

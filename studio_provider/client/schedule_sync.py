@@ -15,8 +15,8 @@ from typing import Any
 
 from . import validation as check
 from .api import StudioApi
+from .lookups.pipelines import find_schedule, resolve_definition
 from .models import Schedule
-from .pipelines_wait import find_schedule, resolve_definition
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,11 @@ USER_AGENT = f"airflow-provider-datachain-studio/{__version__} httpx/{httpx.__ve
 
 #: An upload's attempt gets one more second for this many bytes it sends (slow links stay usable).
 UPLOAD_BYTES_PER_SECOND = 256 * 1024
+#: The blocking client's connection pool (httpx's default limits).
+SYNC_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+#: A body at least this large is decoded in a worker thread: decoding megabytes of JSON would hold the
+#: event loop (a triggerer's, shared by every trigger) for a noticeable time.
+DECODE_IN_THREAD_BYTES = 1024 * 1024
 
 __all__ = ["AsyncTransport", "SyncTransport", "TokenAuth", "client_kwargs"]
 
@@ -86,8 +91,10 @@ class SyncTransport:
     def __init__(self, config: StudioConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.policy = RetryPolicy(max_retries=config.max_retries)
-        self._client = httpx.Client(transport=transport, **client_kwargs(config))
-        attempt_deadline.install(self._client)
+        kwargs = client_kwargs(config)
+        self._client = httpx.Client(
+            transport=transport or attempt_deadline.BoundedTransport(kwargs["verify"], SYNC_POOL_LIMITS), **kwargs
+        )
 
     def send(self, request: ApiRequest[T]) -> T:
         """Send ``request`` (with retries) and return its decoded result."""
@@ -164,6 +171,8 @@ class AsyncTransport:
             raise transport_error(self.config, request, exc, sent) from None
         except httpx.HTTPError as exc:
             raise transport_error(self.config, request, exc, sent) from exc
+        if len(response.content) >= DECODE_IN_THREAD_BYTES:
+            return await asyncio.to_thread(decode_response, self.config, request, response)
         return decode_response(self.config, request, response)
 
     async def _exchange(self, request: ApiRequest[Any], sent: httpx.Request) -> httpx.Response:

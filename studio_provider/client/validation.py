@@ -6,7 +6,7 @@ Every error is a ``ValueError`` naming the parameter and saying how to fix it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from urllib.parse import quote
 
@@ -36,6 +36,31 @@ def path_segment(name: str, value: object) -> str:
     if text in (".", ".."):
         raise ValueError(f"{name} {text!r} is not an id: '.' and '..' would change the request's path.")
     return quote(text, safe="")
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """An interval: a positive number of seconds (a ``timedelta`` too)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}.")
+    return float(value)
+
+
+def timeout_seconds(name: str, value: object) -> float | None:
+    """A ``timeout``-like value: ``None`` (no limit), a ``timedelta`` or a non-negative number of
+    seconds."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ValueError(f"{name} must be a timedelta or a number of seconds, got {value!r}.")
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{name} must be a finite, non-negative number of seconds, got {value!r}.")
+    return seconds
 
 
 def query_type(value: str) -> str:

@@ -11,16 +11,11 @@ from airflow.sdk import BaseOperator
 
 from studio_provider.client import JobStatus, StudioError
 from studio_provider.client import validation as check
+from studio_provider.client.lookups import job_url
+from studio_provider.client.waiting import Deadline, cancel_job, run_on_worker, wait_until_canceled
 from studio_provider.exceptions import StudioTaskError
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import JOB_URL_XCOM_KEY, StudioJobLink
-from studio_provider.waiting import (
-    cancel_job,
-    deadline_from_timeout,
-    positive_seconds,
-    timeout_seconds,
-    wait_until_canceled,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,8 +55,8 @@ class StudioCancelJobOperator(BaseOperator):
         self.studio_conn_id = studio_conn_id
         self.team = team
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = positive_seconds("poll_interval", poll_interval)
-        self.timeout = timeout_seconds("timeout", timeout)
+        self.poll_interval = check.positive_seconds("poll_interval", poll_interval)
+        self.timeout = check.timeout_seconds("timeout", timeout)
 
     @cached_property
     def hook(self) -> StudioHook:
@@ -72,24 +67,25 @@ class StudioCancelJobOperator(BaseOperator):
         """Cancel the job (and wait, when asked); return its status."""
         job_id = str(check.required_text("job_id", self.job_id)).strip()
         job = self.hook.get_job(job_id=job_id)
-        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)
+        url = job_url(self.hook.config, job)
+        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=url)
         if job.status.is_terminal and job.status is not JobStatus.TASK:
             self.log.info(
                 "Studio job %s had already finished (status %s): nothing to cancel.", job_id, job.status.value
             )
             return str(job.status.value)
-        cancel_job(self.hook, job_id, log=self.log, reason="requested by the task")
+        config = self.hook.config
+        run_on_worker(config, lambda client: cancel_job(client, job_id, log=self.log, reason="requested by the task"))
         if not self.wait_for_completion:
             return str(self.hook.get_job(job_id=job_id).status.value)
+        deadline = Deadline.after(self.timeout)
         try:
-            final = wait_until_canceled(
-                self.hook,
-                job_id,
-                deadline=deadline_from_timeout(self.timeout),
-                poll_interval=self.poll_interval,
+            final = run_on_worker(
+                config,
+                lambda client: wait_until_canceled(client, job_id, deadline=deadline, poll_interval=self.poll_interval),
             )
         except StudioError as exc:
-            raise StudioTaskError(str(exc), remote_id=job_id, url=job.url) from exc
+            raise StudioTaskError(str(exc), remote_id=job_id, url=url) from exc
         if final.status is JobStatus.CANCELED:
             self.log.info("Studio job %s is CANCELED.", job_id)
         else:

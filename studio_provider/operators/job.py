@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
-from functools import cached_property
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from studio_provider.assets import StudioDatasetEventsMixin
-from studio_provider.client import Job, JobStatus, LogLine, StudioError
+from studio_provider.client import Job, JobStatus
 from studio_provider.client import validation as check
-from studio_provider.client.wait import Deadline
-from studio_provider.compat import default_deferrable, task_state_store
+from studio_provider.client.lookups import job_url
+from studio_provider.client.waiting import (
+    LOG_PREFIX,
+    Deadline,
+    JobWaitResult,
+    LogWriter,
+    WaitEnd,
+    cancel_job,
+    run_on_worker,
+    wait_for_job,
+)
+from studio_provider.compat import task_state_store
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
-from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, StudioJobLink
-from studio_provider.operators.deferral import StudioDeferOrWaitOperator
-from studio_provider.submission import (
+from studio_provider.operators.base import StudioWaitingOperator
+from studio_provider.operators.submission import (
     Decision,
     Phase,
     RemoteKind,
@@ -29,16 +37,6 @@ from studio_provider.submission import (
     with_marker,
 )
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import (
-    LOG_PREFIX,
-    JobWaitResult,
-    WaitEnd,
-    cancel_job,
-    deadline_from_timeout,
-    positive_seconds,
-    timeout_seconds,
-    wait_on_worker,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -63,7 +61,7 @@ def job_phase(job: Job, *, scheduled: bool = False) -> Phase:
     return Phase.SUCCEEDED if job.status is JobStatus.COMPLETE else Phase.FAILED
 
 
-def find_job_by_marker(hook: StudioHook, marker: str, limit: int = MARKER_LOOKUP_LIMIT) -> Job | None:
+def find_job_by_marker(hook: Any, marker: str, limit: int = MARKER_LOOKUP_LIMIT) -> Job | None:
     """The newest of the team's recent jobs whose name carries ``marker``, or ``None``."""
     return next((job for job in hook.list_jobs(limit=limit) if has_marker(job.name, marker)), None)
 
@@ -78,15 +76,21 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return None
 
 
-class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
+class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWaitResult]):
     """Submit a DataChain Studio job, wait for it (deferred or on the worker) with its log lines in the
     task log, and fail unless it completes.
 
     Exactly one Studio job is created per task instance, across retries, worker crashes and lost
-    responses (see :mod:`studio_provider.submission`). ``job_id`` and ``job_url`` are pushed to XCom
-    before waiting. The return value is a dict: ``job_id``, ``job_url``, ``status``, ``exit_code``,
-    ``duration_seconds`` and ``dataset_versions`` (the dataset versions the job produced; each is also an
-    asset event on every ``AssetAlias`` in ``outlets``, and in OpenLineage: :mod:`studio_provider.assets`).
+    responses (see :mod:`studio_provider.operators.submission`). ``job_id`` and ``job_url`` are pushed
+    to XCom before waiting. The return value is a dict: ``job_id``, ``job_url``, ``status``,
+    ``exit_code``, ``duration_seconds`` and ``dataset_versions`` (the dataset versions the job produced;
+    each is also an asset event on every ``AssetAlias`` in ``outlets``, and in OpenLineage:
+    :mod:`studio_provider.assets`).
+
+    Besides the job's own parameters below, it takes the waiting parameters of
+    :class:`~studio_provider.operators.base.StudioWaitingOperator` (``studio_conn_id``, ``team``,
+    ``wait_for_completion``, ``deferrable``, ``poll_interval``, ``timeout``, ``stream_logs``,
+    ``use_websocket``, ``max_log_lines``, ``max_log_bytes``).
 
     :param query: the script text (templated). Exclusive with ``query_file``.
     :param query_file: a path to the script, read at execute time (templated).
@@ -109,17 +113,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
     :param cron_expression: run on this schedule (templated); the operator registers it and returns.
     :param reset: ignore checkpoints of earlier runs.
     :param rerun_from_job_id: continue from this earlier job (templated).
-    :param studio_conn_id: the ``datachain_studio`` connection (templated).
-    :param team: the team, overriding the connection's (templated).
-    :param wait_for_completion: wait until the job ends (default ``True``).
-    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
-    :param poll_interval: seconds between status reads while the log WebSocket is unavailable.
-    :param timeout: the longest wait (seconds or ``timedelta``), turned into an absolute deadline; when it
-        passes the job is cancelled and the task fails. ``None``: no limit.
     :param cancel_on_kill: cancel the job when the task is killed, or a deferred task is marked
         failed/success or cleared (Airflow 3.3+).
-    :param stream_logs: write the job's log lines to the task log.
-    :param use_websocket: follow the log over the WebSocket (``False``: REST polling only).
     """
 
     template_fields: Sequence[str] = (
@@ -142,6 +137,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
     template_fields_renderers = {"query": "py", "environment": "json", "requirements": "txt"}
     ui_color = "#945dd6"
     operator_extra_links = (StudioJobLink(),)
+    result_type = JobWaitResult
+    deadline_state_key: ClassVar[str] = DEADLINE_STATE_KEY
 
     def __init__(
         self,
@@ -164,15 +161,7 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
         cron_expression: str | None = None,
         reset: bool | None = None,
         rerun_from_job_id: str | None = None,
-        studio_conn_id: str = DEFAULT_CONN_ID,
-        team: str | None = None,
-        wait_for_completion: bool = True,
-        deferrable: bool | None = None,
-        poll_interval: float = 10.0,
-        timeout: timedelta | float | None = None,
         cancel_on_kill: bool = True,
-        stream_logs: bool = True,
-        use_websocket: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -189,8 +178,6 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
             ("compute_cluster_name", "compute_cluster_id"), (compute_cluster_name, compute_cluster_id)
         )
         self.validate_query_source(query, query_file)
-        self.poll_interval = positive_seconds("poll_interval", poll_interval)
-        self.timeout = timeout_seconds("timeout", timeout)
         self.query = query
         self.query_file = query_file
         self.query_name = query_name
@@ -205,15 +192,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
         self.cron_expression = cron_expression
         self.reset = reset
         self.rerun_from_job_id = rerun_from_job_id
-        self.studio_conn_id = studio_conn_id
-        self.team = team
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.cancel_on_kill = cancel_on_kill
-        self.stream_logs = stream_logs
-        self.use_websocket = use_websocket
+        self.cancel_on_kill = bool(cancel_on_kill)
         self.job_id: str | None = None
-        self._waiting = False
 
     # ---- inputs ----------------------------------------------------------------------------------
 
@@ -304,11 +284,6 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
 
     # ---- submission ------------------------------------------------------------------------------
 
-    @cached_property
-    def hook(self) -> StudioHook:
-        """The Studio hook of ``studio_conn_id`` and ``team``."""
-        return StudioHook(self.studio_conn_id, team=self.team)
-
     def _job_kind(self, arguments: dict[str, Any], files: list[Path], marker: str) -> RemoteKind[Job]:
         name = with_marker(self.get_query_name(), marker)
         scheduled = self.scheduled
@@ -317,7 +292,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
             uploaded = [self.hook.upload_file(file=path).id for path in files]
             if uploaded:
                 self.log.info("Uploaded %d file(s) for the job: ids %s.", len(uploaded), ", ".join(uploaded))
-            return self.hook.create_job(query_name=name, files=uploaded or None, **arguments)
+            job: Job = self.hook.create_job(query_name=name, files=uploaded or None, **arguments)
+            return job
 
         return RemoteKind(
             noun="Studio job",
@@ -341,32 +317,19 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
             log=self.log,
         )
 
-    def _deadline(self, context: Context, submission: Submission[Job]) -> Deadline:
-        """One absolute deadline per job: kept across retries that reconnect (Airflow 3.3+)."""
-        if self.timeout is None:
-            return Deadline(None)
-        store = task_state_store(context)
-        if store is not None and not submission.created:
-            stored = store.get(DEADLINE_STATE_KEY)
-            if isinstance(stored, (int, float)) and not isinstance(stored, bool):
-                return Deadline(float(stored))
-        deadline = deadline_from_timeout(self.timeout)
-        if store is not None:
-            store.set(DEADLINE_STATE_KEY, deadline.at)
-        return deadline
-
     # ---- execution -------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (once), push ``job_id``/``job_url``, then wait (deferred or here) unless told not to."""
         submission = self.submit(context)
         job = submission.remote
-        self.job_id = job.id
+        self.job_id = self.remote_id = job.id
+        url = job_url(self.hook.config, job)
         ti = context["ti"]
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job.id)
-        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)
+        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
         self.log.info(
-            "Studio job %s (%s): %s, status %s.", job.id, submission.decision.value, job.url, job.status.value
+            "Studio job %s (%s): %s, status %s.", job.id, submission.decision.value, url, job.status.value
         )
 
         if (
@@ -378,65 +341,53 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
                 self.log.info("Registered the scheduled Studio job %s; not waiting for its runs.", job.id)
             return self.record_studio_datasets(context, self.summarize(job))
 
-        deadline = self._deadline(context, submission)
+        deadline = self.deadline(context, created=submission.created)
         if deadline.at is not None:
             self.log.info("Waiting for Studio job %s until %s.", job.id, deadline.describe())
+        trigger = StudioJobTrigger(
+            job.id,
+            studio_conn_id=self.studio_conn_id,
+            team=self.team,
+            job_url=url,
+            deadline=deadline.at,
+            poll_interval=self.poll_interval,
+            stream_logs=self.stream_logs,
+            use_websocket=self.use_websocket,
+            cancel_on_kill=self.cancel_on_kill,
+            max_log_lines=self.max_log_lines,
+            max_log_bytes=self.max_log_bytes,
+        )
+        writer = None
+        if self.stream_logs:
+            writer = LogWriter(self._write, prefix=LOG_PREFIX.format(job_id=job.id), limits=self.log_limits)
         result = self.defer_or_wait(
-            lambda: StudioJobTrigger(
+            lambda: trigger,
+            lambda client: wait_for_job(
+                client,
                 job.id,
-                studio_conn_id=self.studio_conn_id,
-                team=self.team,
-                job_url=job.url,
-                deadline=deadline.at,
-                poll_interval=self.poll_interval,
-                stream_logs=self.stream_logs,
-                use_websocket=self.use_websocket,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            lambda: wait_on_worker(
-                self.hook,
-                job.id,
-                job_url=job.url,
+                job_url=url,
                 deadline=deadline,
                 poll_interval=self.poll_interval,
                 use_websocket=self.use_websocket,
-                stream_logs=self.stream_logs,
-                on_line=self._write_line,
+                writer=writer,
             ),
         )
-        return self.record_studio_datasets(context, self.finish(result))
+        return self.finish(context, result)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger's event: check it and turn it into the task's outcome."""
-        try:
-            result = JobWaitResult.from_dict(event)
-        except ValueError as exc:
-            raise StudioTaskError(f"Studio job trigger sent an unreadable event ({exc}): {event!r}") from exc
-        self.job_id = result.job_id
-        return self.record_studio_datasets(context, self.finish(result))
+    def _write(self, line: str) -> None:
+        self.log.info("%s", line)
 
-    def _write_line(self, line: LogLine) -> None:
-        self.log.info("%s%s", LOG_PREFIX.format(job_id=self.job_id), line.message.rstrip("\n"))
-
-    def _drain_logs(self, result: JobWaitResult) -> None:
-        """Write the lines after the last one already written (the defer/resume hand-over), once each."""
-        try:
-            lines = self.hook.get_job_logs(job_id=result.job_id)
-        except StudioError as exc:
-            self.log.info("Could not read the remaining log lines of Studio job %s: %s", result.job_id, exc)
-            return
-        for line in lines:
-            if result.last_log_id is None or line.id > result.last_log_id:
-                self._write_line(line)
-
-    def finish(self, result: JobWaitResult) -> dict[str, Any]:
-        """The task's outcome: the summary dict when the job completed, an exception otherwise."""
+    def finish(self, context: Context, result: JobWaitResult) -> dict[str, Any]:
+        """The task's outcome: the summary dict when the job completed (its dataset versions recorded as
+        asset events), an exception otherwise."""
+        self.job_id = self.remote_id = result.job_id
         where = result.job_url or "(no URL)"
         if result.end is WaitEnd.DEADLINE:
             deadline = Deadline(result.deadline).describe()
-            cancel_job(self.hook, result.job_id, log=self.log, reason=f"its deadline {deadline} passed")
+            self.stop_remote(result.job_id, f"its deadline {deadline} passed")
+            last = f", last status {result.status}" if result.status else ""
             raise StudioDeadlinePassedError(
-                f"Studio job {result.job_id} ({where}) did not finish by its deadline {deadline}; "
+                f"Studio job {result.job_id} ({where}{last}) did not finish by its deadline {deadline}; "
                 f"it was cancelled.",
                 remote_id=result.job_id,
                 url=result.job_url,
@@ -449,8 +400,6 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
                 url=result.job_url,
                 status=result.status,
             )
-        if self.stream_logs:
-            self._drain_logs(result)
         status = result.job_status
         if status is not JobStatus.COMPLETE:
             details = f"exit code {result.exit_code}" if result.exit_code is not None else "no exit code"
@@ -462,7 +411,7 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
                 url=result.job_url,
                 status=status.value,
             )
-        return self.summarize(self.hook.get_job(job_id=result.job_id))
+        return self.record_studio_datasets(context, self.summarize(self.hook.get_job(job_id=result.job_id)))
 
     def summarize(self, job: Job) -> dict[str, Any]:
         """The task's return value for a job (the dataset versions only for a completed one)."""
@@ -473,17 +422,20 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
         )
         return {
             "job_id": job.id,
-            "job_url": job.url,
+            "job_url": job_url(self.hook.config, job),
             "status": job.status.value,
             "exit_code": job.exit_code,
             "duration_seconds": _seconds_between(job.started_at, job.finished_at),
             "dataset_versions": versions,
         }
 
-    def on_kill(self) -> None:
-        """The task was killed while waiting on the worker: cancel the job when ``cancel_on_kill``."""
-        if self.cancel_on_kill and self.job_id and self._waiting:
-            cancel_job(self.hook, self.job_id, log=self.log, reason="the task was killed")
+    @property
+    def stops_on_kill(self) -> bool:
+        return self.cancel_on_kill
+
+    def stop_remote(self, remote_id: str, reason: str) -> None:
+        """Cancel the job (the trigger's ``on_kill`` runs the same code)."""
+        run_on_worker(self.hook.config, lambda client: cancel_job(client, remote_id, log=self.log, reason=reason))
 
 
 __all__ = ["StudioRunJobOperator", "find_job_by_marker", "job_phase"]

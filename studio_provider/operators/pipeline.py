@@ -1,43 +1,54 @@
 """Operators for Studio pipelines: create a definition and run it, run an existing one, pause, resume.
 
-The waiting is :mod:`studio_provider.pipeline_waiting` (worker path) or
-:class:`~studio_provider.triggers.pipeline.StudioPipelineTrigger` (deferred path); both end in
+The waiting is :class:`~studio_provider.operators.base.StudioWaitingOperator`'s: deferred to
+:class:`~studio_provider.triggers.pipeline.StudioPipelineTrigger`, or the same wait
+(:func:`~studio_provider.client.waiting.wait_for_pipeline`) on the worker; both end in
 :meth:`_PipelineWaiting.finish`. Definitions and runs are created through the one submission rule
-(:func:`~studio_provider.submission.submit_once`): a lost response is resolved by listing, never by a
-blind second request.
+(:func:`~studio_provider.operators.submission.submit_once`): a lost response is resolved by listing,
+never by a blind second request.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
 from studio_provider.assets import StudioDatasetEventsMixin
 from studio_provider.client import Pipeline, PipelineStatus, StudioValidationError
 from studio_provider.client import validation as check
-from studio_provider.client.pipelines_wait import (
+from studio_provider.client.lookups import (
     definitions_from,
     newest_unknown,
     pipeline_url,
     resolve_definition,
     runs_of,
 )
-from studio_provider.client.wait import Deadline
+from studio_provider.client.redaction import cap
+from studio_provider.client.waiting import (
+    Deadline,
+    LogWriter,
+    PipelineWaitResult,
+    WaitEnd,
+    pause_run,
+    run_on_worker,
+    wait_for_pipeline,
+)
 from studio_provider.compat import task_state_store
-from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
+from studio_provider.exceptions import StudioDeadlinePassedError, StudioPipelineFailedError, StudioTaskError
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
-from studio_provider.links import StudioPipelineLink
-from studio_provider.operators.deferral import StudioDeferOrWaitOperator
-from studio_provider.pipeline_waiting import PipelineWaitResult, pause_run, wait_pipeline_on_worker
-from studio_provider.submission import Phase, RemoteKind, Submission, submit_once, task_marker
+from studio_provider.links import (
+    DEFINITION_ID_XCOM_KEY,
+    PIPELINE_ID_XCOM_KEY,
+    PIPELINE_NAME_XCOM_KEY,
+    PIPELINE_URL_XCOM_KEY,
+    StudioPipelineLink,
+)
+from studio_provider.operators.base import StudioWaitingOperator
+from studio_provider.operators.submission import Phase, RemoteKind, Submission, submit_once, task_marker
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
-from studio_provider.wait_events import read_event
-from studio_provider.waiting import WaitEnd, deadline_from_timeout, positive_seconds, timeout_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -45,29 +56,18 @@ if TYPE_CHECKING:
 #: Task state store keys (Airflow 3.3+). Renaming them breaks in-flight retries: keep them.
 DEFINITION_STATE_KEY = "studio_pipeline_definition_id"
 RUN_STATE_KEY = "studio_pipeline_run_id"
-#: XCom keys pushed before waiting.
-PIPELINE_ID_XCOM_KEY = "pipeline_id"
-PIPELINE_NAME_XCOM_KEY = "pipeline_name"
-PIPELINE_URL_XCOM_KEY = "pipeline_url"
-DEFINITION_ID_XCOM_KEY = "definition_id"
-
-
-class StudioPipelineFailedError(StudioTaskError):
-    """The Studio pipeline run ended FAILED or CANCELED (the message lists its failed job runs)."""
-
-
-def _default_deferrable() -> bool:
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
+DEADLINE_STATE_KEY = "studio_pipeline_deadline"
 
 
 def run_phase(pipeline: Pipeline) -> Phase:
-    """How the submission rule judges a run: COMPLETED succeeded, PENDING/RUNNING/PAUSED are active, and
-    anything else (FAILED, CANCELED, unknown) failed."""
+    """How the submission rule judges a run: COMPLETED succeeded, FAILED and CANCELED failed, and
+    anything else (PENDING, RUNNING, PAUSED, or a status this provider does not know) is still active:
+    an unknown status is never taken for an end, as for jobs."""
     if pipeline.status is PipelineStatus.COMPLETED:
         return Phase.SUCCEEDED
-    if pipeline.status in (PipelineStatus.PENDING, PipelineStatus.RUNNING, PipelineStatus.PAUSED):
-        return Phase.ACTIVE
-    return Phase.FAILED
+    if pipeline.status.is_terminal:
+        return Phase.FAILED
+    return Phase.ACTIVE
 
 
 def summarize(pipeline: Pipeline, url: str) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def summarize(pipeline: Pipeline, url: str) -> dict[str, Any]:
         "definition_id": pipeline.raw.get("definition_id"),
         "completed": pipeline.completed,
         "total": pipeline.total,
-        "error_message": pipeline.error_message,
+        "error_message": None if pipeline.error_message is None else cap(pipeline.error_message),
         "job_runs": [
             {
                 "name": run.name,
@@ -94,44 +94,30 @@ def summarize(pipeline: Pipeline, url: str) -> dict[str, Any]:
     }
 
 
-class _PipelineWaiting(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
-    """What the run operators share: starting a run once, XCom, waiting (deferred or here), the outcome."""
+class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineWaitResult]):
+    """What the run operators share: starting a run once, XCom, waiting (deferred or here), the outcome.
+
+    :param pause_on_kill: pause the run when the task is killed, or a deferred task is marked
+        failed/success or cleared (Airflow 3.3+). Studio has no cancel for pipelines: running jobs
+        finish, no new ones start.
+    """
 
     operator_extra_links = (StudioPipelineLink(),)
     ui_color = "#e8f0fe"
+    result_type = PipelineWaitResult
+    deadline_state_key: ClassVar[str] = DEADLINE_STATE_KEY
 
-    def __init__(
-        self,
-        *,
-        studio_conn_id: str = DEFAULT_CONN_ID,
-        team: str | None = None,
-        wait_for_completion: bool = True,
-        deferrable: bool | None = None,
-        poll_interval: float = 10.0,
-        timeout: timedelta | float | None = None,
-        cancel_on_kill: bool = True,
-        stream_logs: bool = False,
-        use_websocket: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.studio_conn_id = studio_conn_id
-        self.team = team
-        self.wait_for_completion = wait_for_completion
-        self.deferrable = _default_deferrable() if deferrable is None else bool(deferrable)
-        self.poll_interval = positive_seconds("poll_interval", poll_interval)
-        timeout_seconds("timeout", timeout)
-        self.timeout = timeout
-        self.cancel_on_kill = cancel_on_kill
-        self.stream_logs = stream_logs
-        self.use_websocket = use_websocket
-        self.run_id_: str | None = None
-        self._waiting = False
-
-    @cached_property
-    def hook(self) -> StudioHook:
-        """The connection's hook."""
-        return StudioHook(self.studio_conn_id, team=self.team)
+    def __init__(self, *, pause_on_kill: bool = True, stream_logs: bool = False, **kwargs: Any) -> None:
+        if "cancel_on_kill" in kwargs:
+            warnings.warn(
+                "cancel_on_kill is pause_on_kill on the pipeline operators (Studio pauses a run; it has no "
+                "cancel); pass pause_on_kill.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            pause_on_kill = bool(kwargs.pop("cancel_on_kill"))
+        super().__init__(stream_logs=stream_logs, **kwargs)
+        self.pause_on_kill = bool(pause_on_kill)
 
     def url_of(self, pipeline: Pipeline | str) -> str:
         """The pipeline's Studio URL."""
@@ -170,7 +156,7 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
         """Start the run once, push it to XCom, and wait for it (deferred or here) unless told not to."""
         submission = self.start_run(context, definition)
         run = submission.remote
-        self.run_id_ = run.pipeline_id
+        self.remote_id = run.pipeline_id
         url = self.url_of(run)
         self._push(context, run, definition)
         self.log.info(
@@ -183,48 +169,52 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
         )
         if not self.wait_for_completion or run_phase(run) is Phase.SUCCEEDED:
             return self.record_studio_datasets(context, summarize(run, url))
-        deadline = deadline_from_timeout(self.timeout)
+        deadline = self.deadline(context, created=submission.created)
         if deadline.at is not None:
             self.log.info("Waiting for Studio pipeline %s until %s.", run.pipeline_id, deadline.describe())
+        trigger = StudioPipelineTrigger(
+            run.pipeline_id,
+            studio_conn_id=self.studio_conn_id,
+            team=self.team,
+            pipeline_url=url,
+            deadline=deadline.at,
+            poll_interval=self.poll_interval,
+            stream_logs=self.stream_logs,
+            use_websocket=self.use_websocket,
+            pause_on_kill=self.pause_on_kill,
+            max_log_lines=self.max_log_lines,
+            max_log_bytes=self.max_log_bytes,
+        )
+
+        def writers(prefix: str) -> LogWriter:
+            return LogWriter(self._write, prefix=prefix, limits=self.log_limits)
+
         result = self.defer_or_wait(
-            lambda: StudioPipelineTrigger(
-                run.pipeline_id,
-                studio_conn_id=self.studio_conn_id,
-                team=self.team,
-                pipeline_url=url,
-                deadline=deadline.at,
-                poll_interval=self.poll_interval,
-                stream_logs=self.stream_logs,
-                use_websocket=self.use_websocket,
-                pause_on_kill=self.cancel_on_kill,
-            ),
-            lambda: wait_pipeline_on_worker(
-                self.hook,
+            lambda: trigger,
+            lambda client: wait_for_pipeline(
+                client,
                 run.pipeline_id,
                 url=url,
                 deadline=deadline,
                 poll_interval=self.poll_interval,
-                on_progress=self.log.info,
-                stream_logs=self.stream_logs,
-                on_log=self.log.info,
+                on_progress=self._write,
+                writers=writers if self.stream_logs else None,
                 use_websocket=self.use_websocket,
             ),
         )
-        return self.record_studio_datasets(context, self.finish(result))
+        return self.finish(context, result)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger's event: check it and turn it into the task's outcome."""
-        result = read_event(PipelineWaitResult.from_dict, event, "Studio pipeline trigger")
-        self.run_id_ = result.pipeline_id
-        return self.record_studio_datasets(context, self.finish(result))
+    def _write(self, line: str) -> None:
+        self.log.info("%s", line)
 
-    def finish(self, result: PipelineWaitResult) -> dict[str, Any]:
+    def finish(self, context: Context, result: PipelineWaitResult) -> dict[str, Any]:
         """The task's outcome: the final state when the run completed, an exception otherwise."""
+        self.remote_id = result.pipeline_id
         url = result.url or self.url_of(result.pipeline_id)
         label = f"Studio pipeline {result.name or result.pipeline_id} ({result.pipeline_id}, {url})"
         if result.end is WaitEnd.DEADLINE:
             deadline = Deadline(result.deadline).describe()
-            pause_run(self.hook, result.pipeline_id, log=self.log, reason=f"its deadline {deadline} passed")
+            self.stop_remote(result.pipeline_id, f"its deadline {deadline} passed")
             raise StudioDeadlinePassedError(
                 f"{label} did not finish by its deadline {deadline}; it was paused (resume it in Studio or "
                 f"with StudioResumePipelineOperator).",
@@ -239,12 +229,15 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioDeferOrWaitOperator):
                 result.message, remote_id=result.pipeline_id, url=url, status=result.status
             )
         self.log.info("%s completed: %s/%s jobs.", label, result.completed, result.total)
-        return summarize(self.hook.get_pipeline(pipeline_id=result.pipeline_id), url)
+        return self.record_studio_datasets(context, summarize(self.hook.get_pipeline(pipeline_id=result.pipeline_id), url))
 
-    def on_kill(self) -> None:
-        """The task was killed while waiting on the worker: pause the run when ``cancel_on_kill``."""
-        if self.cancel_on_kill and self.run_id_ and self._waiting:
-            pause_run(self.hook, self.run_id_, log=self.log, reason="the task was killed")
+    @property
+    def stops_on_kill(self) -> bool:
+        return self.pause_on_kill
+
+    def stop_remote(self, remote_id: str, reason: str) -> None:
+        """Pause the run (the trigger's ``on_kill`` runs the same code)."""
+        run_on_worker(self.hook.config, lambda client: pause_run(client, remote_id, log=self.log, reason=reason))
 
 
 class StudioTriggerPipelineOperator(_PipelineWaiting):
@@ -263,16 +256,13 @@ class StudioTriggerPipelineOperator(_PipelineWaiting):
     :param files: uploaded file ids for the jobs (templated).
     :param credentials_names: Studio credentials the jobs use.
     :param run: start a run after creating the definition (default ``True``).
-    :param studio_conn_id: the ``datachain_studio`` connection (templated).
-    :param team: the team, overriding the connection's (templated).
-    :param wait_for_completion: wait for the run to end (default ``True``).
-    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
-    :param poll_interval: seconds between status reads (default 10).
-    :param timeout: the longest wait (seconds or ``timedelta``) as an absolute deadline; on expiry the run
-        is paused and the task fails naming the pipeline and its URL.
-    :param cancel_on_kill: pause the run when the task is killed (Studio has no pipeline cancel).
-    :param stream_logs: write each job run's log lines to the task log, prefixed with its name.
-    :param use_websocket: follow those logs over the WebSocket (``False``: REST polling).
+    :param pause_on_kill: pause the run when the task is killed (Studio has no pipeline cancel).
+
+    It also takes the waiting parameters of :class:`~studio_provider.operators.base.StudioWaitingOperator`
+    (``studio_conn_id``, ``team``, ``wait_for_completion``, ``deferrable``, ``poll_interval``,
+    ``timeout``, ``use_websocket``, ``max_log_lines``, ``max_log_bytes``, and ``stream_logs``, here off
+    by default: each job run's log lines, prefixed with its name); on ``timeout`` the run is paused and
+    the task fails naming the pipeline and its URL.
     """
 
     template_fields: Sequence[str] = (

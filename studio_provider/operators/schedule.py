@@ -15,7 +15,7 @@ from airflow.sdk import BaseOperator
 
 from studio_provider.client import Schedule, StudioNotFoundError
 from studio_provider.client import validation as check
-from studio_provider.client.pipelines_wait import find_schedule, resolve_definition
+from studio_provider.client.lookups import find_schedule, resolve_definition
 from studio_provider.client.schedule_sync import (
     ScheduleSpec,
     aware_start_after,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
+from studio_provider.client.validation import positive_seconds
 from studio_provider.compat import default_deferrable
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
-from studio_provider.waiting import positive_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -42,8 +41,6 @@ class StudioBaseSensor(BaseSensorOperator):
         self.team = team
         self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
         interval = self.poke_interval if poll_interval is None else poll_interval
-        if isinstance(interval, timedelta):
-            interval = interval.total_seconds()
         self.poll_interval = positive_seconds("poll_interval", interval)
         # The status the last poke read, for the return value of a poking (not deferred) wait.
         self._last_status: Enum | None = None

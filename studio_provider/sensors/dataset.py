@@ -8,31 +8,25 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 
 from studio_provider.client import DatasetRef
-from studio_provider.client.dataset_wait import (
-    DatasetVersionInfo,
-    Verdict,
-    VersionTarget,
-    dataset_ref,
-    failure_message,
-    find_dataset,
-)
-from studio_provider.client.wait import Deadline
+from studio_provider.client.dataset_info import DatasetVersionInfo
+from studio_provider.client.lookups import dataset_ref, find_dataset
+from studio_provider.client.waiting import DatasetWaitResult, Deadline, Verdict, VersionTarget, WaitEnd
+from studio_provider.client.waiting.datasets import failure_message
 from studio_provider.compat import task_state_store
-from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
+from studio_provider.exceptions import (
+    StudioDatasetVersionFailedError,
+    StudioDeadlinePassedError,
+    StudioTaskError,
+)
 from studio_provider.sensors.base import StudioBaseSensor
-from studio_provider.triggers.dataset import DatasetWaitResult, StudioDatasetTrigger
-from studio_provider.wait_events import read_event
-from studio_provider.waiting import WaitEnd, deadline_from_timeout
+from studio_provider.triggers.base import read_event
+from studio_provider.triggers.dataset import StudioDatasetTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: Task state store key of the baseline version (Airflow 3.3+). Renaming it breaks in-flight sensors.
 BASELINE_STATE_KEY = "studio_dataset_baseline"
-
-
-class StudioDatasetVersionFailedError(StudioTaskError):
-    """The awaited dataset version ended FAILED (or STALE, REMOVING, REMOVED): it will never complete."""
 
 
 def _templated(*values: object) -> bool:
@@ -207,7 +201,7 @@ class StudioDatasetSensor(StudioBaseSensor):
                 after_version=target.after_version,
                 studio_conn_id=self.studio_conn_id,
                 team=self.team,
-                deadline=deadline_from_timeout(self.timeout).at,
+                deadline=Deadline.after(self.timeout).at,
                 poll_interval=self.poll_interval,
             ),
             method_name="execute_complete",
@@ -216,7 +210,7 @@ class StudioDatasetSensor(StudioBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Judge the trigger's event."""
-        result = read_event(DatasetWaitResult.from_dict, event, "Studio dataset trigger")
+        result = read_event(DatasetWaitResult, event)
         if result.end is WaitEnd.DEADLINE:
             raise StudioDeadlinePassedError(
                 f"{result.message} The sensor's deadline was {Deadline(result.deadline).describe()}.",

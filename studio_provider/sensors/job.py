@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from studio_provider.client import JobStatus
 from studio_provider.client import validation as check
-from studio_provider.client.wait import Deadline
+from studio_provider.client.lookups import job_url
+from studio_provider.client.waiting import Deadline, JobWaitResult, WaitEnd
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
 from studio_provider.links import JOB_URL_XCOM_KEY, StudioJobLink
 from studio_provider.sensors.base import StudioBaseSensor
+from studio_provider.triggers.base import read_event
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import JobWaitResult, WaitEnd, deadline_from_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -89,10 +90,11 @@ class StudioJobSensor(StudioBaseSensor):
         """Read the job once and judge its status."""
         job_id = self._job_id()
         job = self.hook.get_job(job_id=job_id)
-        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)
+        url = job_url(self.hook.config, job)
+        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=url)
         self.log.info("Studio job %s is %s.", job_id, job.status.value)
         self._last_status = job.status
-        return self._judge(job_id, job.status, job.url, job.error_message)
+        return self._judge(job_id, job.status, url, job.error_message)
 
     def execute(self, context: Context) -> Any:
         """Poke (or reschedule) as usual, or defer after one poke that did not finish the wait."""
@@ -100,16 +102,17 @@ class StudioJobSensor(StudioBaseSensor):
             return self.poke_until_done(context)
         job_id = self._job_id()
         job = self.hook.get_job(job_id=job_id)
-        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=job.url)
-        if self._judge(job_id, job.status, job.url, job.error_message):
+        url = job_url(self.hook.config, job)
+        context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=url)
+        if self._judge(job_id, job.status, url, job.error_message):
             return job.status.value
-        deadline = deadline_from_timeout(self.timeout)
+        deadline = Deadline.after(self.timeout)
         self.defer(
             trigger=StudioJobTrigger(
                 job_id,
                 studio_conn_id=self.studio_conn_id,
                 team=self.team,
-                job_url=job.url,
+                job_url=url,
                 deadline=deadline.at,
                 poll_interval=self.poll_interval,
                 stream_logs=False,
@@ -123,10 +126,7 @@ class StudioJobSensor(StudioBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Judge the trigger's event."""
-        try:
-            result = JobWaitResult.from_dict(event)
-        except ValueError as exc:
-            raise StudioTaskError(f"Studio job trigger sent an unreadable event ({exc}): {event!r}") from exc
+        result = read_event(JobWaitResult, event)
         if result.end is WaitEnd.DEADLINE:
             raise StudioDeadlinePassedError(
                 f"Studio job {result.job_id} ({result.job_url or 'no URL'}) did not reach "

@@ -7,16 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from studio_provider.client import Pipeline, PipelineStatus
 from studio_provider.client import validation as check
-from studio_provider.client.pipelines_wait import pipeline_url
-from studio_provider.client.wait import Deadline
-from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
-from studio_provider.links import StudioPipelineLink
-from studio_provider.operators.pipeline import PIPELINE_URL_XCOM_KEY, StudioPipelineFailedError
-from studio_provider.pipeline_waiting import PipelineWaitResult
+from studio_provider.client.lookups import pipeline_url
+from studio_provider.client.waiting import Deadline, PipelineWaitResult, WaitEnd
+from studio_provider.exceptions import StudioDeadlinePassedError, StudioPipelineFailedError, StudioTaskError
+from studio_provider.links import PIPELINE_URL_XCOM_KEY, StudioPipelineLink
 from studio_provider.sensors.base import StudioBaseSensor
+from studio_provider.triggers.base import read_event
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
-from studio_provider.wait_events import read_event
-from studio_provider.waiting import WaitEnd, deadline_from_timeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -129,7 +126,7 @@ class StudioPipelineSensor(StudioBaseSensor):
                 studio_conn_id=self.studio_conn_id,
                 team=self.team,
                 pipeline_url=url,
-                deadline=deadline_from_timeout(self.timeout).at,
+                deadline=Deadline.after(self.timeout).at,
                 poll_interval=self.poll_interval,
                 target_statuses=sorted(s.value for s in self.target_statuses),
                 pause_on_kill=False,
@@ -140,7 +137,7 @@ class StudioPipelineSensor(StudioBaseSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Judge the trigger's event."""
-        result = read_event(PipelineWaitResult.from_dict, event, "Studio pipeline trigger")
+        result = read_event(PipelineWaitResult, event)
         url = result.url or pipeline_url(self.hook.config, result.pipeline_id)
         if result.end is WaitEnd.DEADLINE:
             raise StudioDeadlinePassedError(

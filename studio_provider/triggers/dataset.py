@@ -1,157 +1,49 @@
 """Triggers on Studio datasets.
 
 - :class:`StudioDatasetTrigger`: a deferred :class:`~studio_provider.sensors.dataset.StudioDatasetSensor`
-  waits here for a version; one final event (:class:`DatasetWaitResult`).
+  waits here for a version; one final event (a
+  :class:`~studio_provider.client.waiting.DatasetWaitResult` dict).
 - :class:`StudioDatasetVersionTrigger`: a ``BaseEventTrigger`` for an ``AssetWatcher``; one event per new
   COMPLETE version of a dataset, for as long as it watches.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import AsyncIterator, Hashable, Iterable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import AsyncIterator, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from studio_provider.assets import dataset_uri
-from studio_provider.client import DatasetRef, StudioError
-from studio_provider.client.dataset_wait import (
-    DatasetInfo,
-    DatasetVersionInfo,
-    Verdict,
+from studio_provider.client import AsyncStudioClient, DatasetRef, StudioError
+from studio_provider.client.dataset_info import DatasetInfo, DatasetVersionInfo, version_key
+from studio_provider.client.lookups import dataset_ref
+from studio_provider.client.pool import shared_client
+from studio_provider.client.validation import positive_seconds
+from studio_provider.client.waiting import (
+    DatasetWaitResult,
+    Deadline,
     VersionTarget,
-    afind_dataset,
-    complete_versions,
-    dataset_ref,
-    failure_message,
-    new_versions,
-    version_key,
+    WaitEnd,
     wait_for_version,
 )
-from studio_provider.client.errors import StudioDeadlineExceeded
-from studio_provider.client.pool import shared_client
-from studio_provider.client.wait import Deadline, is_transient, poll_until, sleep_within
+from studio_provider.client.waiting.datasets import complete_versions, new_versions, watch_dataset, watch_team
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioAsyncHook
-from studio_provider.wait_events import payload_fields
-from studio_provider.waiting import WaitEnd, positive_seconds
-
-log = logging.getLogger(__name__)
+from studio_provider.triggers.base import StudioTrigger
 
 #: The asset state store key prefix under which a watcher keeps the versions it has seen (Airflow 3.3+).
 SEEN_STATE_KEY = "studio_seen_versions"
 
 
-# ---- the sensor's wait ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetWaitResult:
-    """How a wait for a dataset version ended: the trigger's event payload.
-
-    :param end: why the wait ended (``finished``: the verdict is ``ready`` or ``failed``).
-    :param dataset: the reference waited on.
-    :param verdict: :class:`~studio_provider.client.dataset_wait.Verdict` value, when finished.
-    :param version: the version reading (:meth:`DatasetVersionInfo.to_dict`), when finished.
-    :param message: a sentence for the task log.
-    :param deadline: the deadline, as epoch seconds.
-    """
-
-    end: WaitEnd
-    dataset: str
-    verdict: str | None = None
-    version: dict[str, Any] | None = None
-    message: str = ""
-    deadline: float | None = None
-
-    @property
-    def version_info(self) -> DatasetVersionInfo | None:
-        """The version, typed."""
-        return None if self.version is None else DatasetVersionInfo.from_dict(self.version)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (primitives only)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {"end": self.end.value}
-
-    @classmethod
-    def from_dict(cls, data: object) -> DatasetWaitResult:
-        """Read a payload back, checking it.
-
-        :raises ValueError: when the payload is not one this class wrote.
-        """
-        data, end, deadline = payload_fields(cls, data, "Studio dataset wait result")
-        verdict = data.get("verdict")
-        if verdict is not None and verdict not in {v.value for v in Verdict}:
-            raise ValueError(f"Invalid 'verdict' in a Studio dataset wait result: {verdict!r}.")
-        version = data.get("version")
-        if version is not None:
-            if not isinstance(version, Mapping):
-                raise ValueError(f"Invalid 'version' in a Studio dataset wait result: {version!r}.")
-            DatasetVersionInfo.from_dict(version)
-        return cls(
-            end=end,
-            dataset=str(data.get("dataset") or ""),
-            verdict=verdict,
-            version=None if version is None else dict(version),
-            message=str(data.get("message") or ""),
-            deadline=deadline,
-        )
-
-
-async def dataset_to_result(
-    client: Any, ref: DatasetRef, target: VersionTarget, *, deadline: Deadline, poll_interval: float
-) -> DatasetWaitResult:
-    """Wait for ``target`` and say how the wait ended; never raises for Studio's sake (one event).
-
-    :param client: the async client (the loop's shared one).
-    :param ref: the dataset.
-    :param target: the awaited version.
-    :param deadline: when to stop.
-    :param poll_interval: seconds between reads.
-    """
-    what = f"{target.describe()} of Studio dataset {ref}"
-    try:
-        verdict, version = await wait_for_version(
-            client, ref, target, deadline=deadline, poll_interval=poll_interval
-        )
-    except StudioDeadlineExceeded:
-        return DatasetWaitResult(
-            end=WaitEnd.DEADLINE,
-            dataset=str(ref),
-            message=f"The deadline {deadline.describe()} passed while waiting for {what}.",
-            deadline=deadline.at,
-        )
-    except StudioError as exc:
-        return DatasetWaitResult(
-            end=WaitEnd.ERROR,
-            dataset=str(ref),
-            message=f"Waiting for {what} failed: {exc}",
-            deadline=deadline.at,
-        )
-    assert version is not None  # wait_for_version never returns WAIT
-    if verdict is Verdict.READY:
-        message = f"Studio dataset {ref} has {target.describe()}: {version.version} is COMPLETE."
-    else:
-        message = failure_message(ref, version)
-    return DatasetWaitResult(
-        end=WaitEnd.FINISHED,
-        dataset=str(ref),
-        verdict=verdict.value,
-        version=version.to_dict(),
-        message=message,
-        deadline=deadline.at,
-    )
-
-
-class StudioDatasetTrigger(BaseTrigger):
+class StudioDatasetTrigger(StudioTrigger):
     """Poll a Studio dataset until the awaited version is COMPLETE, or will never be (FAILED and the
-    like), or the deadline passes; yield exactly one event (a :class:`DatasetWaitResult` dict).
+    like), or the deadline passes; yield exactly one event (a
+    :class:`~studio_provider.client.waiting.DatasetWaitResult` dict).
 
     Transient failures are survived until the deadline; triggers of one connection share one pooled
-    client in the triggerer's event loop.
+    client in the triggerer's event loop. It never changes the dataset.
 
     :param dataset: the dataset reference (no version).
     :param version: an exact version.
@@ -162,6 +54,17 @@ class StudioDatasetTrigger(BaseTrigger):
     :param deadline: an absolute deadline (epoch seconds); ``None`` waits for ever.
     :param poll_interval: seconds between reads.
     """
+
+    fields: ClassVar[tuple[str, ...]] = (
+        "dataset",
+        "version",
+        "min_version",
+        "after_version",
+        "studio_conn_id",
+        "team",
+        "deadline",
+        "poll_interval",
+    )
 
     def __init__(
         self,
@@ -185,43 +88,20 @@ class StudioDatasetTrigger(BaseTrigger):
         self.deadline = None if deadline is None else float(deadline)
         self.poll_interval = float(poll_interval)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """The class path and primitive kwargs (never a token)."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "dataset": self.dataset,
-                "version": self.version,
-                "min_version": self.min_version,
-                "after_version": self.after_version,
-                "studio_conn_id": self.studio_conn_id,
-                "team": self.team,
-                "deadline": self.deadline,
-                "poll_interval": self.poll_interval,
-            },
+    @property
+    def awaited(self) -> str:  # type: ignore[override]
+        return f"Studio dataset {self.dataset}"
+
+    async def wait(self, client: AsyncStudioClient) -> DatasetWaitResult:
+        """Poll the dataset until the version is there (or will never be)."""
+        ref = dataset_ref(self.dataset)
+        target = VersionTarget(self.version, self.min_version, self.after_version)
+        return await wait_for_version(
+            client, ref, target, deadline=Deadline(self.deadline), poll_interval=self.poll_interval
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the dataset and yield one final event."""
-        try:
-            ref = dataset_ref(self.dataset)
-            target = VersionTarget(self.version, self.min_version, self.after_version)
-            config = await StudioAsyncHook(self.studio_conn_id, team=self.team).get_config()
-            async with shared_client(config) as client:
-                result = await dataset_to_result(
-                    client, ref, target, deadline=Deadline(self.deadline), poll_interval=self.poll_interval
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # one final event, whatever happened
-            result = DatasetWaitResult(
-                end=WaitEnd.ERROR,
-                dataset=self.dataset,
-                message=f"Waiting for Studio dataset {self.dataset} failed: {type(exc).__name__}: {exc}",
-                deadline=self.deadline,
-            )
-        self.log.info(result.message)
-        yield TriggerEvent(result.to_dict())  # type: ignore[no-untyped-call]
+    def failed(self, reason: str) -> DatasetWaitResult:
+        return DatasetWaitResult(end=WaitEnd.ERROR, dataset=self.dataset, message=reason, deadline=self.deadline)
 
 
 # ---- the asset watcher ---------------------------------------------------------------------------
@@ -399,17 +279,9 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
         config = await StudioAsyncHook(self.studio_conn_id, team=self.team).get_config()
         self._team = config.team
         async with shared_client(config) as client:
-            while True:
-                info = await poll_until(
-                    lambda: afind_dataset(client, ref),
-                    lambda _reading: True,
-                    interval=self.poll_interval,
-                    deadline=Deadline.never(),
-                    what=f"Studio dataset {ref}",
-                )
+            async for info in watch_dataset(client, ref, interval=self.poll_interval):
                 for event in await self._observe(info):
                     yield event
-                await asyncio.sleep(self.poll_interval)
 
     # ---- one poll per team (Airflow 3.3+ shared streams) -----------------------------------------
 
@@ -424,24 +296,9 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
         conn_id = kwargs.get("studio_conn_id") or DEFAULT_CONN_ID
         interval = float(kwargs.get("poll_interval") or 60.0)
         config = await StudioAsyncHook(conn_id, team=kwargs.get("team")).get_config()
-        never = Deadline.never()
         async with shared_client(config) as client:
-            while True:
-                try:
-                    raw = await client.list_datasets()
-                except Exception as exc:
-                    if not is_transient(exc):
-                        raise
-                    log.warning("Reading the datasets of team %s failed (%s); retrying.", config.team, exc)
-                else:
-                    infos = []
-                    for item in raw:
-                        try:
-                            infos.append(DatasetInfo.from_dict(item))
-                        except ValueError:
-                            continue
-                    yield TeamSnapshot(tuple(infos), time.time())
-                await sleep_within(interval, never)
+            async for infos in watch_team(client, interval=interval):
+                yield TeamSnapshot(infos, time.time())
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """This watcher's events from the team's shared readings."""
@@ -461,10 +318,4 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
                 yield event
 
 
-__all__ = [
-    "DatasetWaitResult",
-    "StudioDatasetTrigger",
-    "StudioDatasetVersionTrigger",
-    "TeamSnapshot",
-    "dataset_to_result",
-]
+__all__ = ["StudioDatasetTrigger", "StudioDatasetVersionTrigger", "TeamSnapshot"]

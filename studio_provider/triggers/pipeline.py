@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import ClassVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from studio_provider.client import PipelineStatus
-from studio_provider.client.pool import shared_client
-from studio_provider.client.wait import Deadline
-from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioAsyncHook
-from studio_provider.pipeline_waiting import PipelineWaitResult, apause_run, pipeline_to_result
-from studio_provider.waiting import WaitEnd
+from studio_provider.client import AsyncStudioClient, PipelineStatus
+from studio_provider.client.waiting import (
+    Deadline,
+    LogLimits,
+    LogWriter,
+    PipelineWaitResult,
+    WaitEnd,
+    pause_run,
+    wait_for_pipeline,
+)
+from studio_provider.hooks.studio import DEFAULT_CONN_ID
+from studio_provider.triggers.base import StudioTrigger
 
 DEFAULT_TARGETS = ("COMPLETED",)
+_DEFAULT_LIMITS = LogLimits()
 
 
-class StudioPipelineTrigger(BaseTrigger):
+class StudioPipelineTrigger(StudioTrigger):
     """Poll a Studio pipeline until it reaches ``target_statuses`` or a terminal status.
 
     It yields exactly one :class:`~airflow.triggers.base.TriggerEvent` whose payload is a
-    :class:`~studio_provider.pipeline_waiting.PipelineWaitResult` dict. Transient failures (5xx, 429,
+    :class:`~studio_provider.client.waiting.PipelineWaitResult` dict. Transient failures (5xx, 429,
     resets, outages) are survived until the deadline; an unknown status is never a target. All triggers
     of one connection in one triggerer event loop share one pooled HTTP client.
 
@@ -36,8 +40,26 @@ class StudioPipelineTrigger(BaseTrigger):
     :param stream_logs: follow each job run's log lines into the trigger's log (the task log).
     :param use_websocket: follow those logs over the WebSocket (``False``: REST polling).
     :param pause_on_kill: pause the run when a user marks the deferred task failed or success or clears
-        it (``on_kill``, Airflow 3.3+). Never on ``cleanup``.
+        it (``on_kill``, Airflow 3.3+). Never on ``cleanup``. A sensor passes ``False``.
+    :param max_log_lines: log lines of each job run written to the task log at most.
+    :param max_log_bytes: bytes of each job run's log written to the task log at most.
     """
+
+    fields: ClassVar[tuple[str, ...]] = (
+        "pipeline_id",
+        "studio_conn_id",
+        "team",
+        "pipeline_url",
+        "deadline",
+        "poll_interval",
+        "target_statuses",
+        "stream_logs",
+        "use_websocket",
+        "pause_on_kill",
+        "max_log_lines",
+        "max_log_bytes",
+    )
+    kill_option: ClassVar[str] = "pause_on_kill"
 
     def __init__(
         self,
@@ -52,6 +74,8 @@ class StudioPipelineTrigger(BaseTrigger):
         stream_logs: bool = False,
         use_websocket: bool = True,
         pause_on_kill: bool = True,
+        max_log_lines: int = _DEFAULT_LIMITS.max_lines,
+        max_log_bytes: int = _DEFAULT_LIMITS.max_bytes,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.pipeline_id = str(pipeline_id)
@@ -64,71 +88,44 @@ class StudioPipelineTrigger(BaseTrigger):
         self.stream_logs = bool(stream_logs)
         self.use_websocket = bool(use_websocket)
         self.pause_on_kill = bool(pause_on_kill)
+        self.max_log_lines = int(max_log_lines)
+        self.max_log_bytes = int(max_log_bytes)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """The class path and primitive kwargs (never a token): the triggerer rebuilds it from these."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "pipeline_id": self.pipeline_id,
-                "studio_conn_id": self.studio_conn_id,
-                "team": self.team,
-                "pipeline_url": self.pipeline_url,
-                "deadline": self.deadline,
-                "poll_interval": self.poll_interval,
-                "target_statuses": list(self.target_statuses),
-                "stream_logs": self.stream_logs,
-                "use_websocket": self.use_websocket,
-                "pause_on_kill": self.pause_on_kill,
-            },
+    @property
+    def awaited(self) -> str:  # type: ignore[override]
+        return f"Studio pipeline {self.pipeline_id}"
+
+    @property
+    def stops_on_kill(self) -> bool:  # type: ignore[override]
+        return self.pause_on_kill
+
+    async def wait(self, client: AsyncStudioClient) -> PipelineWaitResult:
+        """Poll the run (and follow its job runs' logs when asked) until a target or terminal status."""
+        targets = [PipelineStatus.parse(name) for name in self.target_statuses]
+        limits = LogLimits(max_lines=self.max_log_lines, max_bytes=self.max_log_bytes)
+
+        def writers(prefix: str) -> LogWriter:
+            return self.log_writer(prefix, limits)
+
+        return await wait_for_pipeline(
+            client,
+            self.pipeline_id,
+            url=self.pipeline_url,
+            deadline=Deadline(self.deadline),
+            poll_interval=self.poll_interval,
+            targets=[status for status in targets if status is not PipelineStatus.UNKNOWN],
+            on_progress=lambda line: self.log.info("%s", line),
+            writers=writers if self.stream_logs else None,
+            use_websocket=self.use_websocket,
         )
 
-    def _hook(self) -> StudioAsyncHook:
-        return StudioAsyncHook(self.studio_conn_id, team=self.team)
+    def failed(self, reason: str) -> PipelineWaitResult:
+        return PipelineWaitResult(
+            end=WaitEnd.ERROR, pipeline_id=self.pipeline_id, url=self.pipeline_url, message=reason, deadline=self.deadline
+        )
 
-    def _write(self, line: str) -> None:
-        self.log.info("%s", line)
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the pipeline and yield one final event."""
-        targets = [PipelineStatus.parse(name) for name in self.target_statuses]
-        targets = [status for status in targets if status is not PipelineStatus.UNKNOWN]
-        try:
-            config = await self._hook().get_config()
-            async with shared_client(config) as client:
-                result = await pipeline_to_result(
-                    client,
-                    self.pipeline_id,
-                    url=self.pipeline_url,
-                    deadline=Deadline(self.deadline),
-                    poll_interval=self.poll_interval,
-                    targets=targets,
-                    on_progress=self._write,
-                    stream_logs=self.stream_logs,
-                    on_log=self._write,
-                    use_websocket=self.use_websocket,
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # one final event, whatever happened
-            result = PipelineWaitResult(
-                end=WaitEnd.ERROR,
-                pipeline_id=self.pipeline_id,
-                url=self.pipeline_url,
-                message=f"Waiting for Studio pipeline {self.pipeline_id} failed: {type(exc).__name__}: {exc}",
-                deadline=self.deadline,
-            )
-        self.log.info(result.message)
-        yield TriggerEvent(result.to_dict())  # type: ignore[no-untyped-call]
-
-    async def on_kill(self) -> None:
-        """A user killed the deferred task (Airflow 3.3+): pause the run when ``pause_on_kill``."""
-        if not self.pause_on_kill:
-            self.log.info("The task was killed; Studio pipeline %s keeps running.", self.pipeline_id)
-            return
-        config = await self._hook().get_config()
-        async with shared_client(config) as client:
-            await apause_run(client, self.pipeline_id, log=self.log, reason="the deferred task was killed")
+    async def stop_remote(self, client: AsyncStudioClient) -> None:
+        await pause_run(client, self.pipeline_id, log=self.log, reason="the deferred task was killed")
 
 
 __all__ = ["StudioPipelineTrigger"]

@@ -222,6 +222,10 @@ def check_logs(result: Any) -> None:
     assert result == [LogLine(id=3, message="first\n"), LogLine(id=4, message="second\n")]
 
 
+def _assert_equal(result: Any, expected: Any) -> None:
+    assert result == expected
+
+
 def check_text_logs(result: Any) -> None:
     assert result == [LogLine(id=1, message="first\n"), LogLine(id=2, message="second\n")]
 
@@ -401,6 +405,18 @@ CASES: list[Case] = [
         None,
         lambda: httpx.Response(200, text="first\nsecond\n", headers={"content-type": "text/plain"}),
         check_text_logs,
+    ),
+    Case(
+        "get_log_blob",
+        "get_log_blob",
+        {"url": "https://studio.test/media/logs/blob-1.txt?sig=abc"},
+        "GET",
+        "/media/logs/blob-1.txt",
+        [("sig", "abc")],
+        None,
+        lambda: httpx.Response(200, text="older line\n", headers={"content-type": "text/plain"}),
+        lambda result: _assert_equal(result, "older line\n"),
+        accept="*/*",
     ),
     Case(
         "upload_file",

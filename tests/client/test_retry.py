@@ -5,26 +5,35 @@ The ``sleeps`` fixture replaces tenacity's sleeps: nothing waits, each requested
 
 from __future__ import annotations
 
+import asyncio
+import random
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosedError, InvalidMessage, InvalidStatus
+from websockets.http11 import Response
 
 from studio_provider.client import (
     Job,
     Pipeline,
     StudioAuthenticationError,
     StudioClient,
+    StudioDeadlineExceeded,
     StudioError,
+    StudioNotFoundError,
     StudioOutcomeUnknownError,
     StudioRateLimitError,
     StudioServerError,
+    StudioTLSError,
     StudioTransportError,
     StudioValidationError,
 )
-from studio_provider.client.retry import RetryPolicy
+from studio_provider.client.retry import RECONNECT_BACKOFF, Backoff, RetryPolicy, is_transient
 
 from .conftest import API, SleepRecorder, async_client, make_config, sync_client
 
@@ -204,8 +213,8 @@ def test_backoff_grows_exponentially_with_bounded_jitter(
         client.list_jobs()
     assert len(sleeps.waits) == 4
     for n, wait in enumerate(sleeps.waits):
-        base = policy.initial_delay * 2**n
-        assert base <= wait <= base + policy.initial_delay, (n, sleeps.waits)
+        base = policy.backoff.initial * 2**n
+        assert base <= wait <= base + policy.backoff.jitter, (n, sleeps.waits)
     assert sleeps.waits == sorted(sleeps.waits)
     assert sleeps.waits[-1] > sleeps.waits[0] * 4
 
@@ -215,8 +224,8 @@ def test_backoff_is_capped(router: respx.MockRouter, sleeps: SleepRecorder) -> N
     with client_with(router, 7) as client, pytest.raises(StudioTransportError):
         client.list_jobs()
     assert len(sleeps.waits) == 7
-    assert max(sleeps.waits) <= RetryPolicy().max_delay
-    assert sleeps.waits[-1] == RetryPolicy().max_delay  # 1·2^6 = 64 s would exceed the cap
+    assert max(sleeps.waits) <= RetryPolicy().backoff.cap
+    assert sleeps.waits[-1] == RetryPolicy().backoff.cap  # 1·2^6 = 64 s would exceed the cap
 
 
 def test_backoff_jitter_varies(router: respx.MockRouter, sleeps: SleepRecorder) -> None:
@@ -479,3 +488,73 @@ def test_unsafe_posts_never_retry_a_plain_500(router: respx.MockRouter, sleeps: 
     with client_with(router, 3) as client, pytest.raises(StudioOutcomeUnknownError):
         client.create_job(query="print(1)")
     assert route.call_count == 1
+
+
+# ---- the one backoff, and what is worth another attempt -------------------------------------------
+
+
+def test_the_reconnect_backoff_doubles_up_to_a_minute_with_jitter() -> None:
+    delays = RECONNECT_BACKOFF.delays(rng=random.Random(1))
+    values = [next(delays) for _ in range(9)]
+    floors = [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    for value, floor in zip(values, floors, strict=True):
+        assert floor <= value < floor + 1
+    assert len({value - floor for value, floor in zip(values, floors, strict=True)}) > 1  # really jittered
+
+
+def test_delays_start_again_when_data_arrived() -> None:
+    delays = Backoff(initial=1.0, cap=60.0, jitter=0.0).delays()
+    assert [next(delays) for _ in range(4)] == [1, 2, 4, 8]
+    delays.reset()
+    assert next(delays) == 1
+    assert [next(delays) for _ in range(200)][-1] == 60  # endless, and never overflows
+
+
+def _invalid_status(status: int) -> InvalidStatus:
+    return InvalidStatus(Response(status, "x", Headers(), b'{"message": "no"}'))
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        StudioServerError("boom", status=500),
+        StudioServerError("boom", status=503),
+        StudioRateLimitError("slow down", retry_after=1),
+        StudioTransportError("unreachable"),
+        httpx.ConnectError("refused"),
+        httpx.ReadError("reset"),
+        ConnectionResetError(),
+        asyncio.TimeoutError(),
+        ConnectionClosedError(None, None),
+        InvalidMessage("did not receive a valid HTTP response"),
+        _invalid_status(502),
+        _invalid_status(429),
+        OSError("network is unreachable"),
+    ],
+    ids=repr,
+)
+def test_transient_failures(exc: BaseException) -> None:
+    assert is_transient(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        StudioAuthenticationError("no", status=401),
+        StudioAuthenticationError("no", status=403),
+        StudioNotFoundError("gone", status=404),
+        StudioValidationError("bad", status=400),
+        StudioTLSError("certificate verify failed"),
+        StudioOutcomeUnknownError("maybe"),
+        StudioDeadlineExceeded("late"),
+        _invalid_status(401),
+        _invalid_status(403),
+        _invalid_status(404),
+        ssl.SSLCertVerificationError("certificate verify failed"),
+        ValueError("bad input"),
+        KeyError("x"),
+    ],
+    ids=repr,
+)
+def test_permanent_failures(exc: BaseException) -> None:
+    assert not is_transient(exc)

@@ -27,6 +27,7 @@ from studio_provider.client import (
     StudioValidationError,
 )
 from studio_provider.emulator import EmulatorServer
+from studio_provider.emulator.guard import BLOB_PREFIX
 from studio_provider.emulator.storage import put_object
 from studio_provider.hooks.studio import StudioAsyncHook, StudioHook
 from tests.conftest import EMULATOR_BOTH_TOKEN, EMULATOR_OTHER_TEAM, EMULATOR_OTHER_TOKEN, EMULATOR_TEAM
@@ -396,6 +397,13 @@ def test_every_api_call_is_served_by_the_emulator(
             (index, f"Simulated log line {index}/3\n") for index in (1, 2, 3)
         ]
 
+    def got_blob() -> None:
+        # A log blob as the emulator's stream publishes it (lines 1-2 of the job's log, fetched by
+        # capability URL on the same origin).
+        state.log_blobs["contract-blob"] = (ctx["job"].id, 0, 2)
+        url = f"{fresh_emulator.url}{BLOB_PREFIX}contract-blob"
+        assert hook.get_log_blob(url=url) == "Simulated log line 1/3\nSimulated log line 2/3\n"
+
     def cancelled() -> None:
         sleeper = hook.create_job(query="x", environment={**SIMULATED, "STUDIO_EMULATOR_DURATION": "60"})
         assert "cancel" in hook.cancel_job(job_id=sleeper.id)["message"].lower()
@@ -556,6 +564,7 @@ def test_every_api_call_is_served_by_the_emulator(
         "list_jobs": listed_jobs,
         "get_job": got_job,
         "get_job_logs": got_logs,
+        "get_log_blob": got_blob,
         "cancel_job": cancelled,
         "list_clusters": clusters,
         "list_datasets": datasets,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.studio_tasks import (
     TaskDeferred,
     jobs_of,
     run_deferred,
+    studio_line_times,
     studio_lines,
     task_context,
 )
@@ -131,11 +133,21 @@ def test_refused_handshake_falls_back_to_polling(
     expected = words(12)
     emulator.injector.add_rule("error", method="WS", path="/api/logs/follow/", status=503)
     ti = FakeTaskInstance()
-    op = run_op(query="print(1)", environment=lines_env(expected, 1.0), deferrable=False)
+    op = run_op(
+        query="print(1)", environment=lines_env(expected, 3.0), deferrable=False, poll_interval=0.3
+    )
     assert op.execute(task_context(ti))["status"] == "COMPLETE"
-    seen = studio_lines(capsys.readouterr().out, ti.xcom["job_id"])
+    output = capsys.readouterr().out
+    seen = studio_lines(output, ti.xcom["job_id"])
     print(f"Refused handshake: expected {len(expected)} lines, seen {len(seen)}")
     assert seen == expected
+    # The lines came over REST while the job ran, not only from the read after it ended.
+    finished = hook.get_job(job_id=ti.xcom["job_id"]).finished_at
+    assert finished is not None
+    ended = datetime.fromisoformat(finished.replace("Z", "+00:00"))
+    written = studio_line_times(output, ti.xcom["job_id"])
+    assert len(written) == len(expected)
+    assert sum(when < ended for when in written) >= 2, (written, ended)
 
 
 def test_ten_second_outage_mid_wait_is_survived(hook: StudioHook, emulator: EmulatorServer) -> None:

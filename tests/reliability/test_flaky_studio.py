@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from studio_provider.client.waiting import JobWaitResult, WaitEnd
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import JobWaitResult, WaitEnd
 from tests.reliability.helpers import (
     add_token_count,
     captured_logs,

@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from studio_provider.client import AsyncStudioClient, StudioConfig, StudioError, endpoints
-from studio_provider.client.follow import JobFollower, _decode_frame
 from studio_provider.client.responses import decode_response
+from studio_provider.client.waiting.follower import JobFollower
+from studio_provider.client.waiting.frames import read_frame
 from studio_provider.emulator import EmulatorServer
-from studio_provider.exceptions import StudioTaskError
+from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
@@ -39,7 +40,8 @@ pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
 def job_task(**kwargs: Any) -> StudioRunJobOperator:
     kwargs.setdefault("query", "print(1)")
-    return StudioRunJobOperator(task_id="hostile", poll_interval=0.2, timeout=30, **kwargs)
+    kwargs.setdefault("timeout", 30)
+    return StudioRunJobOperator(task_id="hostile", poll_interval=0.2, **kwargs)
 
 
 def execute(operator: Any) -> Any:
@@ -111,7 +113,6 @@ SERVER_FAULTS: list[tuple[str, dict[str, Any], str]] = [
     ("HTML page instead of JSON", {"create": html(200)}, "cannot read"),
     ("HTML error page on reads", {"jobs": html(400)}, "400"),
     ("malformed JSON body", {"jobs": raw_json('[{"id": "job-1", "status": ')}, "cannot read"),
-    ("undocumented status", {"jobs": raw_json(json.dumps([{"id": "job-1", "status": "EXPLODED"}]))}, "EXPLODED"),
 ]
 
 
@@ -130,6 +131,24 @@ def test_server_misbehaviour_ends_the_task_clearly_without_a_retry_storm(
     assert said in message, message
     assert requests <= 12, studio.seen  # a handful of reads, never a storm
     assert add_token_count("7 hostile input", message) == 0
+
+
+def test_an_undocumented_status_is_waited_on_never_taken_for_an_end(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one policy for an unknown status (jobs and pipelines alike): the job is still in progress as far
+    as the provider can tell, so the wait goes on, polling at its interval, until a known end or the
+    deadline, which then names the status Studio sent."""
+    with scripted_studio() as (studio, url):
+        studio.jobs = raw_json(json.dumps([{"id": "job-1", "status": "EXPLODED"}]))
+        with pytest.raises(StudioDeadlinePassedError) as error:
+            execute(scripted_operator(monkeypatch, url, timeout=2))
+        reads = studio.count("GET")
+    record("7 server: undocumented status", {"reads in 2 s at a 0.2 s interval": reads, "message": str(error.value)[:160]})
+    assert "last status EXPLODED" in str(error.value)
+    # The poll interval's pace: a status list and a job read per round, plus the submission's and the cancel's reads.
+    assert reads <= 2 * (2 / 0.2) + 10
+    assert sum("EXPLODED" in record.getMessage() and "does not know" in record.getMessage() for record in caplog.records) == 1
 
 
 def test_non_json_websocket_frames_are_skipped_and_rest_decides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,10 +252,10 @@ def test_the_websocket_frame_reader_raises_only_studio_errors(messages: list[Any
         try:
             follower = JobFollower(client, "7", final_status_read=False)
             for message in messages:
-                frame = _decode_frame(message)
+                frame = read_frame(message, "7")
                 if frame is None:
                     continue
-                frame.pop("log_blobs", None)  # blob URLs are fetched over the network: not here
+                frame.blobs = []  # blob URLs are fetched over the network: not here
                 await follower._frame_events(frame)
         finally:
             await client.aclose()

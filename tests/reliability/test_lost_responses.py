@@ -13,7 +13,7 @@ import pytest
 from studio_provider.emulator import EmulatorServer
 from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
-from studio_provider.submission import MARKER_PREFIX
+from studio_provider.operators.submission import MARKER_PREFIX
 from tests.emulator.helpers import wait_for
 from tests.pipeline_helpers import build_lineage, pipelines
 from tests.reliability.helpers import add_token_count, captured_logs, record, request_log, simulated_env

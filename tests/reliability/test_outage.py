@@ -19,12 +19,12 @@ try:  # Airflow 3.2+
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
+from studio_provider.client.waiting import JobWaitResult, WaitEnd
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioDeadlinePassedError
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import JobWaitResult, WaitEnd
 from tests.emulator.helpers import wait_for
 from tests.reliability.helpers import (
     add_token_count,

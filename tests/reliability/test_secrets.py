@@ -16,13 +16,13 @@ from collections.abc import Callable
 import pytest
 
 from studio_provider.client import StudioClient, StudioConfig
-from studio_provider.client.follow import websocket_url
 from studio_provider.client.transport import client_kwargs
+from studio_provider.client.waiting import JobWaitResult, WaitEnd
+from studio_provider.client.waiting.follower import websocket_url
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioAsyncHook, StudioHook
 from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import JobWaitResult, WaitEnd
 from tests.reliability.helpers import TOKEN, add_token_count, record, request_log, simulated_env
 from tests.studio_tasks import FakeTaskInstance, run_deferred, studio_lines, task_context
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from studio_provider.client import StudioAuthenticationError, StudioNotFoundError
+from studio_provider.client.waiting import JobWaitResult, WaitEnd
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.operators.cancel_job import StudioCancelJobOperator
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import JobWaitResult, WaitEnd
 from tests.reliability.helpers import (
     OTHER_TEAM,
     OTHER_TOKEN,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from studio_provider.emulator import EmulatorServer
-from studio_provider.submission import has_marker, marker_for
+from studio_provider.operators.submission import has_marker, marker_for
 from tests.pipeline_helpers import pipelines
 from tests.reliability.airflow_cluster import AirflowCluster, db_dump, db_rows, log_files, wait_until
 from tests.reliability.dag_templates import PIPELINE_TASK, RESTART_DAG_ID, RESTART_JOB_TASKS, words

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from studio_provider.emulator import EmulatorServer
-from studio_provider.submission import has_marker, marker_for
+from studio_provider.operators.submission import has_marker, marker_for
 from tests.reliability.airflow_cluster import AirflowCluster, all_text_files, db_dump, log_files, wait_until
 from tests.reliability.dag_templates import KILL_DAG_ID, WORKER_DAG_ID
 from tests.reliability.helpers import add_token_count, record, request_log, token_occurrences, true_status

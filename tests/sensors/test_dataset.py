@@ -14,7 +14,7 @@ from studio_provider.sensors.dataset import (
     StudioDatasetSensor,
     StudioDatasetVersionFailedError,
 )
-from tests.client.test_dataset_wait import run_writer, seed, start_writer
+from tests.dataset_helpers import run_writer, seed, start_writer
 from tests.studio_tasks import DictStateStore, run_deferred, task_context
 
 DATASET = "@acme.zoo.cats"

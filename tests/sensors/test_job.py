@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -12,11 +13,14 @@ try:  # Airflow 3.2+
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef]
 
+from airflow.exceptions import TaskDeferred
+
+from studio_provider.client import JobStatus
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.sensors.job import StudioJobSensor
-from tests.studio_tasks import FakeTaskInstance, run_deferred, task_context
+from tests.studio_tasks import FakeTaskInstance, collect_events, run_deferred, task_context
 
 
 def simulated(duration: float, **extra: str) -> dict[str, str]:
@@ -101,3 +105,21 @@ def test_empty_job_id_fails_before_any_request(emulator: EmulatorServer) -> None
     with pytest.raises(ValueError, match="job_id"):
         sensor(" ").execute(task_context())
     assert emulator.injector.counters()["total"] == 0
+
+
+def test_a_deferred_sensor_never_cancels_the_job_it_watches(hook: StudioHook, emulator: EmulatorServer) -> None:
+    """The sensor does not own the job: a user killing the deferred sensor (the trigger's on_kill) and
+    the sensor's own deadline leave the job running."""
+    job = hook.create_job(query="print(1)", environment=simulated(60))
+    waiting = sensor(job.id, deferrable=True, timeout=1, poll_interval=0.2)
+    with pytest.raises(TaskDeferred) as deferred:
+        waiting.execute(task_context())
+    trigger = deferred.value.trigger
+    assert trigger.serialize()[1]["cancel_on_kill"] is False
+    asyncio.run(trigger.on_kill())  # a user marked the deferred sensor failed
+    events = asyncio.run(collect_events(trigger))  # then it runs to the sensor's deadline
+    with pytest.raises(StudioDeadlinePassedError):
+        waiting.execute_complete(task_context(), events[0].payload)
+    assert hook.get_job(job_id=job.id).status is JobStatus.RUNNING
+    cancels = [entry for entry in emulator.injector.requests() if str(entry["path"]).endswith("/cancel")]
+    assert cancels == []

@@ -13,20 +13,22 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from studio_provider.client.waiting import WaitEnd
 from studio_provider.emulator import EmulatorServer
 from studio_provider.triggers.dataset import (
     DatasetWaitResult,
     StudioDatasetTrigger,
     StudioDatasetVersionTrigger,
 )
-from studio_provider.waiting import WaitEnd
-from tests.client.test_dataset_wait import run_writer, seed, start_writer
 from tests.conftest import EMULATOR_TOKEN
+from tests.dataset_helpers import run_writer, seed, start_writer
 from tests.studio_tasks import rebuild, run_trigger
 
 pytestmark = pytest.mark.integration
 
 DATASET = "@acme.zoo.cats"
+INFO_PATH = "/api/datachain/datasets/info"
+LIST_PATH = "/api/datachain/datasets"
 
 
 # ---- StudioDatasetTrigger (the sensor's wait) ----------------------------------------------------
@@ -107,6 +109,13 @@ async def until(condition: Callable[[], bool], timeout: float = 30) -> None:
     await asyncio.wait_for(wait(), timeout)
 
 
+async def more_polls(server: EmulatorServer, path: str = INFO_PATH, polls: int = 3) -> None:
+    """Until the watcher has read ``path`` ``polls`` more times: after that, an event that did not fire
+    would have fired (bounded, as ``until`` is)."""
+    before = server.injector.count("GET", path)
+    await until(lambda: server.injector.count("GET", path) >= before + polls)
+
+
 async def seed_async(server: EmulatorServer, name: str, version: str | None = None) -> None:
     await asyncio.to_thread(seed, server, name, version)
 
@@ -138,7 +147,7 @@ def test_new_versions_fire_once_and_old_ones_never(emulator: EmulatorServer) -> 
         first = await watch.next_version()
         await seed_async(emulator, DATASET, "1.1.0")
         second = await watch.next_version()
-        await asyncio.sleep(0.5)  # several more polls: nothing else may fire
+        await more_polls(emulator)  # several more polls: nothing else may fire
         fired = [first, second, *watch.pending()]
         await watch.stop()
         return fired, trigger
@@ -151,12 +160,12 @@ def test_new_versions_fire_once_and_old_ones_never(emulator: EmulatorServer) -> 
 
     async def after_rebuild() -> list[str]:
         watch = Watch(rebuilt.run())
-        await asyncio.sleep(0.5)
+        await more_polls(emulator)
         assert watch.pending() == []
         # ...but a version completed after the rebuild fires once.
         await seed_async(emulator, DATASET, "1.2.0")
         fired = [await watch.next_version()]
-        await asyncio.sleep(0.5)
+        await more_polls(emulator)
         fired += watch.pending()
         await watch.stop()
         return fired
@@ -234,7 +243,7 @@ def test_after_a_restart_the_watcher_resumes_from_the_asset_state_store(emulator
         trigger.asset_state_store = store  # type: ignore[assignment]
         watch = Watch(trigger.run())
         fired = [await watch.next_version()]
-        await asyncio.sleep(0.5)
+        await more_polls(emulator)
         fired += watch.pending()
         await watch.stop()
         return fired
@@ -285,7 +294,7 @@ def test_watchers_of_one_team_share_one_poll(
             [],
             [await watches[3].next_version()],
         ]
-        await asyncio.sleep(0.6)
+        await more_polls(emulator, LIST_PATH)
         for index, watch in enumerate(watches):
             fired[index] += watch.pending()
             await watch.stop()
@@ -302,8 +311,6 @@ def test_watchers_of_one_team_share_one_poll(
 
 # ---- transient failures --------------------------------------------------------------------------
 
-INFO_PATH = "/api/datachain/datasets/info"
-LIST_PATH = "/api/datachain/datasets"
 
 
 def test_the_wait_trigger_survives_transient_errors(
@@ -351,7 +358,7 @@ def test_the_watcher_survives_transient_errors(
         emulator.injector.add_rule("outage", method="GET", path=INFO_PATH, seconds=0.5)
         await seed_async(emulator, DATASET, "1.0.1")
         fired = [await watch.next_version()]
-        await asyncio.sleep(0.5)
+        await more_polls(emulator)
         fired += watch.pending()
         await watch.stop()
         return fired

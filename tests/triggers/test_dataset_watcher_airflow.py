@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from studio_provider.emulator import EmulatorServer
-from tests.client.test_dataset_wait import seed
+from tests.dataset_helpers import seed
 from tests.reliability.airflow_cluster import AirflowCluster, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.dag_run, pytest.mark.timeout(400)]

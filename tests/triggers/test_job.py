@@ -13,11 +13,11 @@ import pytest
 
 from studio_provider.client import JobStatus
 from studio_provider.client.pool import shared_client_count
+from studio_provider.client.waiting import JobWaitResult, WaitEnd
 from studio_provider.compat import trigger_on_kill_supported
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.triggers.job import StudioJobTrigger
-from studio_provider.waiting import JobWaitResult, WaitEnd
 from tests.conftest import EMULATOR_TOKEN
 from tests.studio_tasks import collect_events, rebuild, run_trigger, studio_lines
 
@@ -145,8 +145,15 @@ def test_the_triggerer_cancels_the_job_only_on_a_user_action(
     if user_action:
         assert status is JobStatus.CANCELED
     else:
-        time.sleep(0.5)
-        assert not hook.get_job(job_id=job.id).status.is_terminal  # moved or restarted: the job goes on
+        # Moved or restarted: the job goes on. Wait (bounded) until it wrote more lines after the cancel,
+        # which a cancelled job cannot do, then check that it is still running.
+        written = len(hook.get_job_logs(job_id=job.id))
+        for _ in range(400):
+            if len(hook.get_job_logs(job_id=job.id)) >= written + 2:
+                break
+            time.sleep(0.05)
+        assert len(hook.get_job_logs(job_id=job.id)) >= written + 2
+        assert not hook.get_job(job_id=job.id).status.is_terminal
 
 
 def test_cleanup_does_not_cancel(hook: StudioHook) -> None:
@@ -181,12 +188,13 @@ def test_triggers_of_one_connection_share_one_client(hook: StudioHook) -> None:
         runs = [
             asyncio.ensure_future(collect_events(StudioJobTrigger(j.id, poll_interval=0.3))) for j in jobs
         ]
-        await asyncio.sleep(0.3)
-        peak.append(shared_client_count())
+        while not all(run.done() for run in runs):  # every turn of the loop until all ended (bounded below)
+            peak.append(shared_client_count())
+            await asyncio.sleep(0.01)
         return await asyncio.gather(*runs)
 
-    results = asyncio.run(scenario())
-    assert peak == [1]
+    results = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert max(peak) == 1 and peak.count(1) > 0  # never more than one client, however many triggers
     assert [len(events) for events in results] == [1] * 5
 
 
@@ -206,5 +214,15 @@ def test_event_payload_is_checked(payload: Any) -> None:
 
 
 def test_event_payload_round_trips() -> None:
-    result = JobWaitResult(WaitEnd.FINISHED, "7", "http://s/jobs/7", "FAILED", 2, "boom", "m", 12, 1.5)
+    result = JobWaitResult(
+        end=WaitEnd.FINISHED,
+        job_id="7",
+        job_url="http://s/jobs/7",
+        status="FAILED",
+        exit_code=2,
+        error_message="boom",
+        message="m",
+        last_log_id=12,
+        deadline=1.5,
+    )
     assert JobWaitResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result

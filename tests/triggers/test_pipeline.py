@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from studio_provider.client.pool import shared_client_count
+from studio_provider.client.waiting import PipelineWaitResult, WaitEnd
 from studio_provider.emulator import EmulatorServer
-from studio_provider.pipeline_waiting import PipelineWaitResult
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
-from studio_provider.waiting import WaitEnd
 from tests.conftest import EMULATOR_TOKEN
 from tests.pipeline_helpers import set_job_env, start_run
 from tests.studio_tasks import collect_events, rebuild, run_trigger

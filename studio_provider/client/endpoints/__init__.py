@@ -30,7 +30,16 @@ from .access import (
     update_access_rule,
 )
 from .datasets import get_dataset_info, get_dataset_job_versions, list_datasets, ls
-from .jobs import cancel_job, create_job, get_job, get_job_logs, list_clusters, list_jobs, upload_file
+from .jobs import (
+    cancel_job,
+    create_job,
+    get_job,
+    get_job_logs,
+    get_log_blob,
+    list_clusters,
+    list_jobs,
+    upload_file,
+)
 from .pipelines import (
     duplicate_pipeline,
     get_pipeline,
@@ -50,6 +59,7 @@ __all__ = [  # noqa: RUF022 - the API reference's order, not alphabetical
     "create_job",
     "cancel_job",
     "get_job_logs",
+    "get_log_blob",
     "upload_file",
     "list_clusters",
     "list_datasets",

@@ -234,13 +234,41 @@ def cancel_job(team: str, *, job_id: str) -> ApiRequest[JSONDict]:
     )
 
 
+#: The largest REST log answer read (:func:`get_job_logs`); a larger one raises
+#: :class:`~..errors.StudioResponseTooLargeError` unread. The WebSocket stream has no such limit.
+MAX_LOG_BYTES = 16 * 2**20
+#: The largest log blob read (:func:`get_log_blob`).
+MAX_BLOB_BYTES = 8 * 2**20
+
+
 def get_job_logs(team: str, *, job_id: str) -> ApiRequest[list[LogLine]]:
-    """Read an active job's logs over REST (the WebSocket stream is the live alternative).
+    """Read an active job's logs over REST (the WebSocket stream is the live alternative); at most
+    :data:`MAX_LOG_BYTES`.
 
     :param job_id: the job's id.
     """
     path = f"datachain/jobs/{check.path_segment('job_id', job_id)}/logs"
-    return ApiRequest("get_job_logs", "GET", path, _decode_logs, params=query_params(team))
+    return ApiRequest(
+        "get_job_logs", "GET", path, _decode_logs, params=query_params(team), max_bytes=MAX_LOG_BYTES
+    )
+
+
+def _decode_text(response: httpx.Response) -> str:
+    return response.text
+
+
+def get_log_blob(team: str, *, url: str) -> ApiRequest[str]:
+    """Read one log blob that a job's log stream named (``{"log_blobs": [url]}``), as text; at most
+    :data:`MAX_BLOB_BYTES`, redirects not followed. The caller checks that ``url`` is on Studio's own
+    origin (:func:`~..waiting.blobs.blob_url`): the connection's token goes with the request.
+
+    :param url: the blob's absolute URL.
+    """
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"url must be an absolute http(s) URL of a log blob, got {url!r}.")
+    return ApiRequest(
+        "get_log_blob", "GET", url, _decode_text, headers={"Accept": "*/*"}, max_bytes=MAX_BLOB_BYTES
+    )
 
 
 def upload_file(team: str, *, file: FileSource, file_name: str | None = None) -> ApiRequest[UploadedFile]:
