@@ -13,17 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..client.models import JobStatus, PipelineStatus
 from .clock import Clock
 from .config import EmulatorConfig
 from .datasets import DatasetRegistry
 from .errors import bad_request, not_found
 from .job_options import JobOptions
 from .rbac import RbacStore
-
-# The protocol's status vocabulary is defined once, by the client's enums.
-FINISHED_JOB_STATUSES = frozenset(s.value for s in JobStatus if s.is_terminal)
-FINISHED_PIPELINE_STATUSES = frozenset(s.value for s in PipelineStatus if s.is_terminal)
+from .vocabulary import FINISHED_JOB_STATUSES
 
 
 @dataclass
