@@ -18,6 +18,7 @@ from .errors import ApiError, bad_request
 from .executors import LocalExecutor, SimulatedExecutor, simulation_plan
 from .job_options import job_options
 from .state import EmulatorState, JobRecord
+from .web_paths import job_path
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ class JobService:
             team=team,
             created_at=self.now,
             created_by=self.state.config.username,
-            url=f"{base_url.rstrip('/')}/team/{team}/datasets/jobs/{job_id}",
+            url=base_url.rstrip("/") + job_path(team, job_id),
             environment=environment,
             executor=executor,
             options=options,
