@@ -93,6 +93,7 @@ class _Call:
 
     def __init__(self, injector: FaultEngine, scope: Scope, kind: str, method: str) -> None:
         self.injector = injector
+        self.scope = scope
         self.started = time.monotonic()
         self.recorded = False
         self.entry: dict[str, Any] = {
@@ -145,7 +146,7 @@ class _FaultMiddleware:
 
     async def _decide(self, call: _Call, scope_type: str, method: str) -> FaultRule | None:
         """Apply the matching latency rules and note them in the log; return the deciding rule, if any."""
-        decision = self.injector._decide(scope_type, method, call.entry["path"])
+        decision = self.injector._decide(scope_type, method, call.entry["path"], call.scope)
         if decision.latency_rules:
             call.entry["latency_s"] = decision.latency
             call.entry["fault"] = ",".join(decision.latency_rules)
