@@ -3,6 +3,9 @@
 Tokens: ``--token TOKEN`` binds TOKEN to every ``--team``; ``--token TOKEN=team1,team2`` binds TOKEN to
 exactly those teams. Both may be repeated and mixed. ``--token-file PATH`` reads the same specs, one a line
 (blank lines and ``#`` comments skipped), so that tokens need not appear in ``ps`` output.
+
+Without the ``emulator`` extra it exits with one line saying how to install it (FastAPI and uvicorn are
+imported only once that check passed).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from pathlib import Path
 from types import FrameType
 
 from .config import DEFAULT_MAX_BODY_BYTES, ConfigError, EmulatorConfig
-from .faults import FaultInjector, add_fault_arguments
-from .server import EmulatorServer
+from .fault_cli import add_fault_arguments
+from .requirements import missing_distributions, missing_message
 
 TOKEN_ENV = "STUDIO_EMULATOR_TOKEN"
 
@@ -106,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    missing = missing_distributions()
+    if missing:
+        print(f"studio-emulator: {missing_message(missing)}", file=sys.stderr, flush=True)
+        return 1
+    from .faults import FaultInjector
+    from .server import EmulatorServer
+
     tokens = list(args.token)
     if args.token_file is not None:
         try:

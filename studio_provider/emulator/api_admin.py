@@ -29,11 +29,13 @@ async def get_clock(request: Request) -> dict[str, Any]:
 async def advance_clock(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     team_of(request, body)
-    seconds = body.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-        raise bad_request("seconds must be a non-negative number")
     emulator = emulator_of(request)
-    now = emulator.advance_clock(float(seconds))
+    seconds: Any = body.get("seconds")
+    try:
+        # Checked by the clock itself (finite, >= 0, not past its last day), before anything changes.
+        now = emulator.advance_clock(seconds)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
     return {"now": iso(now), "offset_seconds": emulator.clock.offset_seconds}
 
 
@@ -99,9 +101,9 @@ async def put_storage_object(request: Request) -> dict[str, Any]:
 
 
 async def set_upload_outcome(request: Request) -> dict[str, Any]:
-    """Make the next uploads answer ``state`` ``pending`` or ``error``: {state, count?, error?}."""
+    """Make the team's next uploads answer ``state`` ``pending`` or ``error``: {state, count?, error?}."""
     body = await json_body(request)
-    team_of(request, body)
+    team = team_of(request, body)
     count = body.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise bad_request("count must be a positive integer")
@@ -111,8 +113,8 @@ async def set_upload_outcome(request: Request) -> dict[str, Any]:
     state = body.get("state")
     if not isinstance(state, str):
         raise bad_request("state is required")
-    emulator_of(request).state.queue_upload_outcomes(state, count, error)
-    return {"state": state, "count": count}
+    emulator_of(request).state.queue_upload_outcomes(team, state, count, error)
+    return {"state": state, "count": count, "team_name": team}
 
 
 async def state_summary(request: Request) -> dict[str, Any]:

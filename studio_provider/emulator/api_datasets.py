@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from ..client.msgpack_codec import packb
 from . import api_spec as spec
 from .errors import ApiError, not_found
+from .msgpack_wire import packb
 from .routing import add_route, emulator_of
 from .schema import parse_request
 from .storage import list_source

@@ -79,7 +79,7 @@ async def upload_file(request: Request) -> dict[str, Any]:
         raise bad_request("multipart field 'file' is required")
     filename = safe_filename(upload.filename)
     emulator = emulator_of(request)
-    outcome = emulator.state.next_upload_outcome()
+    outcome = emulator.state.next_upload_outcome(call.team)
     file_id = emulator.state.next_file_id()
     if outcome.state == "error":
         return {"id": file_id, "filename": filename, "size": 0, "state": "error", "error": outcome.error}

@@ -10,11 +10,9 @@ reasons in ``docs/emulator.md``.
 
 from __future__ import annotations
 
-from ..client.models import JobStatus, PipelineStatus
 from .schema import Field, RouteSpec
+from .vocabulary import JOB_STATUSES, PIPELINE_STATUSES
 
-JOB_STATUSES = tuple(status.value for status in JobStatus if status.value != "UNKNOWN")
-PIPELINE_STATUSES = tuple(status.value for status in PipelineStatus if status.value != "UNKNOWN")
 QUERY_TYPES = ("PYTHON", "SHELL")
 ROLES = ("read", "write", "admin")
 PERMISSIONS = ("read", "write", "admin")

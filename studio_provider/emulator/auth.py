@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
 
 from .errors import ApiError
 
@@ -44,3 +46,28 @@ def authorize_team(teams: list[str], requested: str | None) -> str:
 def authenticate(tokens: Mapping[str, list[str]], authorization: str | None, team: str | None) -> str:
     """Check the Authorization header and the team; return the team name to act for."""
     return authorize_team(teams_for_token(tokens, token_from_header(authorization)), team)
+
+
+def scope_authorization(scope: Mapping[str, Any]) -> str | None:
+    """The ``Authorization`` header of an ASGI scope (the last one, as Starlette reads it), or None."""
+    found = None
+    for key, value in scope.get("headers") or ():
+        if key.lower() == b"authorization":
+            found = value.decode("latin-1")
+    return found
+
+
+def scope_teams(tokens: Mapping[str, list[str]], scope: Mapping[str, Any]) -> frozenset[str]:
+    """The teams the credentials of an ASGI request may act for; empty when they are missing or unknown."""
+    try:
+        return frozenset(teams_for_token(tokens, token_from_header(scope_authorization(scope))))
+    except ApiError:
+        return frozenset()
+
+
+def scope_team(tokens: Mapping[str, list[str]], scope: Mapping[str, Any]) -> str:
+    """The team an admin request acts for: ``team_name`` in its query string, else its token's first team;
+    401/403 as :func:`authenticate`."""
+    query = scope.get("query_string") or b""
+    named = parse_qs(query.decode("latin-1")).get("team_name", [None])[-1]
+    return authenticate(tokens, scope_authorization(scope), named)

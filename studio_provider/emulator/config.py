@@ -20,14 +20,18 @@ class ConfigError(ValueError):
     """The configuration is unusable (for example an unsafe bind)."""
 
 
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
+def is_loopback(host: str | None) -> bool:
+    """True when ``host`` is this machine only: ``localhost``, ``127.0.0.0/8``, ``::1``, or an IPv4 loopback
+    address mapped into IPv6 (``::ffff:127.0.0.1``, as a dual-stack socket reports an IPv4 peer)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host or "")
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 @dataclass

@@ -5,29 +5,36 @@ A job prints, on stdout, one directive per line:
     ::dataset-write <ref> [num_objects=N] [size=BYTES]
     ::dataset-read <ref>
 
-``<ref>`` is ``name``, ``name@vX.Y.Z``, ``@namespace.project.name`` or ``@namespace.project.name@vX.Y.Z``.
-A plain name lives in namespace ``@local``, project ``default``. A write without a version gets the next
-patch version (the first is 1.0.0).
+``<ref>`` is ``name``, ``name@vX.Y.Z``, ``@namespace.project.name`` or ``@namespace.project.name@vX.Y.Z``
+(the specification's four forms; the ``v`` is optional, and ``v3`` / ``v3.1`` stand for ``3.0.0`` /
+``3.1.0``). A plain name lives in namespace ``@local``, project ``default``. A write without a version gets
+the next patch version (the first is 1.0.0).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..client.datasets import DatasetRef as ParsedRef
-from ..client.models import DatasetVersionStatus
 from .clock import iso
 from .errors import bad_request
+from .vocabulary import DatasetVersionStatus
 
 DEFAULT_NAMESPACE = "@local"
 DEFAULT_PROJECT = "default"
 
-# Dataset version statuses as Studio sends them (integers), defined once by the client.
+# A plain name may hold dots; each part of ``@namespace.project.name`` may not. Version parts are bounded
+# so that ``int()`` of a hostile reference stays cheap.
+_PLAIN_NAME = re.compile(r"[\w.\-]+")
+_PART = re.compile(r"[\w\-]+")
+_VERSION = re.compile(r"v?(\d{1,9})(?:\.(\d{1,9}))?(?:\.(\d{1,9}))?")
+
+# Dataset version statuses as Studio sends them (integers).
 VERSION_CREATED = int(DatasetVersionStatus.CREATED)
 VERSION_PENDING = int(DatasetVersionStatus.PENDING)
 VERSION_FAILED = int(DatasetVersionStatus.FAILED)
@@ -66,11 +73,33 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+def parse_version(text: str) -> str:
+    """``v1.2.3`` / ``1.2.3`` / ``v3`` → ``1.2.3`` / ``1.2.3`` / ``3.0.0``; ValueError otherwise."""
+    match = _VERSION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"invalid dataset version {text!r}: expected vX.Y.Z")
+    major, minor, patch = (int(part) if part is not None else 0 for part in match.groups())
+    return f"{major}.{minor}.{patch}"
+
+
 def parse_ref(text: str) -> DatasetRef:
-    """Parse a dataset reference (the client's grammar), placing a plain name in ``@local.default``;
-    ValueError with a readable message when it is malformed."""
-    ref = ParsedRef.parse(text)
-    return DatasetRef(ref.namespace or DEFAULT_NAMESPACE, ref.project or DEFAULT_PROJECT, ref.name, ref.version)
+    """Parse a dataset reference in one of the specification's forms (see the module docstring), placing a
+    plain name in ``@local.default``; ValueError with a readable message when it is malformed."""
+    ref = text.strip() if isinstance(text, str) else ""
+    if not ref or any(char.isspace() for char in ref):
+        raise ValueError(f"invalid dataset reference {text!r}")
+    version: str | None = None
+    at = ref.rfind("@")
+    if at > 0:
+        ref, version = ref[:at], parse_version(ref[at + 1 :])
+    if ref.startswith("@"):
+        parts = ref[1:].split(".")
+        if len(parts) != 3 or not all(_PART.fullmatch(part) for part in parts):
+            raise ValueError(f"invalid dataset reference {text!r}: expected @namespace.project.name")
+        return DatasetRef("@" + parts[0], parts[1], parts[2], version)
+    if not _PLAIN_NAME.fullmatch(ref):
+        raise ValueError(f"invalid dataset name in {text!r}")
+    return DatasetRef(DEFAULT_NAMESPACE, DEFAULT_PROJECT, ref, version)
 
 
 def parse_directive(line: str) -> Directive | None:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..client.msgpack_codec import packb
+from .msgpack_wire import packb
 
 
 class ApiError(Exception):

@@ -1,7 +1,8 @@
 """The fault-injection ASGI middleware and its transport helpers.
 
-``_FaultMiddleware`` is the outermost ASGI app: it observes every request outside ``ADMIN_PREFIX``
-(HTTP and WebSocket), asks the ``FaultEngine`` what to do with it, and applies the decision (an error,
+``_FaultMiddleware`` is the outermost ASGI app: it observes every request outside ``ADMIN_PREFIX`` and the
+pages a person reads (``/`` and ``/team/...``; a fault there would only hide what a test did) (HTTP and
+WebSocket), asks the ``FaultEngine`` what to do with it, and applies the decision (an error,
 latency, a dropped connection, a cut WebSocket, a lost response). The helpers reach the socket transport
 behind uvicorn's ``send`` to emulate connection resets.
 """
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .fault_engine import FaultEngine
 from .fault_rules import FaultRule
 from .observation import sanitize_query
+from .web_paths import is_page_path
 
 __all__ = ["ADMIN_PREFIX"]
 
@@ -91,6 +93,7 @@ class _Call:
 
     def __init__(self, injector: FaultEngine, scope: Scope, kind: str, method: str) -> None:
         self.injector = injector
+        self.scope = scope
         self.started = time.monotonic()
         self.recorded = False
         self.entry: dict[str, Any] = {
@@ -130,6 +133,7 @@ class _FaultMiddleware:
             scope["type"] not in ("http", "websocket")
             or path == ADMIN_PREFIX
             or path.startswith(ADMIN_PREFIX + "/")
+            or is_page_path(path)
         ):
             await self.app(scope, receive, send)
             return
@@ -142,7 +146,7 @@ class _FaultMiddleware:
 
     async def _decide(self, call: _Call, scope_type: str, method: str) -> FaultRule | None:
         """Apply the matching latency rules and note them in the log; return the deciding rule, if any."""
-        decision = self.injector._decide(scope_type, method, call.entry["path"])
+        decision = self.injector._decide(scope_type, method, call.entry["path"], call.scope)
         if decision.latency_rules:
             call.entry["latency_s"] = decision.latency
             call.entry["fault"] = ",".join(decision.latency_rules)

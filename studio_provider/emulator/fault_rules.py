@@ -7,6 +7,7 @@ flag) and builds the rule. See ``docs/emulator-faults.md`` for the rule fields.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from typing import Any
 
 from .observation import path_matches
 
-__all__ = ["KINDS", "FaultRule", "FaultSpecError", "build_rule"]
+__all__ = ["KINDS", "MAX_COUNT", "FaultRule", "FaultSpecError", "build_rule"]
 
 KINDS: tuple[str, ...] = ("error", "latency", "drop", "outage", "ws_disconnect", "lose_response")
 
@@ -38,6 +39,11 @@ _MODES: dict[str, tuple[str, ...]] = {
 }
 _DEFAULT_STATUS = {"error": 503, "outage": 503, "lose_response": 502}
 _DEFAULT_RETRY_AFTER_429 = 1
+# Bounds: a rule is a few counters whatever its values, but a count of fifty million or an outage of a
+# century is a typo (or an attack on a shared emulator), and a latency holds a connection that long.
+MAX_COUNT = 1_000_000
+_MAX_SECONDS = {"latency": 600.0, "outage": 86_400.0}
+_MAX_RETRY_AFTER = 86_400
 
 
 class FaultSpecError(ValueError):
@@ -64,6 +70,9 @@ class FaultRule:
     seen: int = 0
     fired: int = 0
     until: float | None = field(default=None, repr=False)
+    # The team that set the rule over HTTP (it then fires on that team's requests only); None for rules
+    # set in-process or by the command line, which fire on every request.
+    team: str | None = None
 
     @property
     def remaining(self) -> int | None:
@@ -112,6 +121,7 @@ class FaultRule:
             "kind": self.kind,
             "method": self.method,
             "path": self.path,
+            "team": self.team,
         }
         for name in sorted(_KIND_FIELDS[self.kind]):
             data[name] = getattr(self, name)
@@ -134,12 +144,12 @@ def _is_number(value: Any) -> bool:
     return (isinstance(value, int | float)) and not isinstance(value, bool)
 
 
-def _int_field(spec: Mapping[str, Any], name: str, minimum: int) -> int | None:
+def _int_field(spec: Mapping[str, Any], name: str, minimum: int, maximum: int = MAX_COUNT) -> int | None:
     value = spec.get(name)
     if value is None:
         return None
-    if not _is_int(value) or value < minimum:
-        raise FaultSpecError(f"'{name}' must be an integer >= {minimum}, got {value!r}")
+    if not _is_int(value) or not minimum <= value <= maximum:
+        raise FaultSpecError(f"'{name}' must be an integer from {minimum} to {maximum}, got {value!r}")
     return int(value)
 
 
@@ -168,12 +178,12 @@ def build_rule(spec: Mapping[str, Any], rule_id: int = 0) -> FaultRule:
     if not isinstance(path, str) or not (path.startswith("/") or path.startswith("*")):
         raise FaultSpecError(f"'path' must start with '/' (or be a glob starting with '*'); got {path!r}")
 
-    status = _int_field(spec, "status", 0)
+    status = _int_field(spec, "status", 0, 999)
     if kind in _DEFAULT_STATUS:
         status = _DEFAULT_STATUS[kind] if status is None else status
         if not 400 <= status <= 599:
             raise FaultSpecError(f"'status' must be between 400 and 599; got {status}")
-    retry_after = _int_field(spec, "retry_after", 0)
+    retry_after = _int_field(spec, "retry_after", 0, _MAX_RETRY_AFTER)
     if status == 429 and retry_after is None:
         retry_after = _DEFAULT_RETRY_AFTER_429
 
@@ -181,8 +191,9 @@ def build_rule(spec: Mapping[str, Any], rule_id: int = 0) -> FaultRule:
     if kind in ("latency", "outage"):
         if seconds is None:
             raise FaultSpecError(f"kind '{kind}' needs 'seconds'")
-        if not _is_number(seconds) or seconds <= 0:
-            raise FaultSpecError(f"'seconds' must be a number > 0; got {seconds!r}")
+        limit = _MAX_SECONDS[kind]
+        if not _is_number(seconds) or not math.isfinite(seconds) or not 0 < seconds <= limit:
+            raise FaultSpecError(f"'seconds' must be a number > 0 and <= {limit:g} for '{kind}'; got {seconds!r}")
         seconds = float(seconds)
 
     count = _int_field(spec, "count", 1)

@@ -4,7 +4,7 @@ CONTRACT (owned by the faults work; the app factory relies on exactly these name
 
 - ``FaultInjector()``: holds the fault configuration, request counters and the request log.
 - ``FaultInjector.middleware(app) -> ASGIApp``: wraps the whole emulator ASGI app (HTTP and WebSocket).
-  Paths under ``/_emulator`` are never faulted and never counted as API routes.
+  Paths under ``/_emulator`` and the pages (``/``, ``/team/...``) are never faulted and never counted.
 - ``FaultInjector.admin_router() -> fastapi.APIRouter``: admin endpoints, mounted by the app factory
   with ``prefix="/_emulator"``.
 - ``add_fault_arguments(parser: argparse.ArgumentParser) -> None`` and
@@ -63,7 +63,8 @@ class FaultInjector(FaultEngine):
     # -- ASGI ---------------------------------------------------------------------------------------
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
-        """Wrap ``app`` (HTTP and WebSocket); ``/_emulator`` paths pass through untouched and uncounted."""
+        """Wrap ``app`` (HTTP and WebSocket); ``/_emulator`` paths and the pages pass through untouched and
+        uncounted."""
         return _FaultMiddleware(app, self)
 
     # -- admin API ------------------------------------------------------------------------------------

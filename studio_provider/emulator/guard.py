@@ -10,6 +10,10 @@ A plain ASGI middleware in front of the routes (the fault middleware wraps it). 
 
 Capability URLs (log blobs, see ``log_blobs``) carry their own secret in the path and are exempt from the
 token check: the official client fetches them with a plain GET.
+
+The pages a person reads (``/`` and ``/team/...``, see ``pages``) need no token either, but answer only a
+client on the loopback address: any other peer gets 403 before anything is read. The peer is the socket's
+(the server does not trust forwarding headers), so no header can claim to be local.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from collections.abc import Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import teams_for_token, token_from_header
+from .config import is_loopback
 from .errors import ApiError, error_body
+from .web_paths import is_page_path
 
 BLOB_PREFIX = "/_blobs/"
 
@@ -37,8 +43,16 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "").startswith(BLOB_PREFIX) or scope.get("path") == "/":
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(BLOB_PREFIX):
             await self.app(scope, receive, send)
+            return
+        if is_page_path(path):
+            client = scope.get("client")
+            if not is_loopback(client[0] if client else None):
+                await _refuse_page(send)
+                return
+            await self.app(scope, self._bounded(receive), send)
             return
         headers = {key.lower(): value for key, value in scope.get("headers", [])}
         try:
@@ -66,6 +80,23 @@ class RequestGuard:
             return message
 
         return bounded_receive
+
+
+_PAGE_REFUSAL = (
+    b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden</title></head><body>"
+    b"<h1>Forbidden</h1><p>The Studio emulator shows its pages only on the loopback address "
+    b"(127.0.0.1 or ::1).</p></body></html>\n"
+)
+
+
+async def _refuse_page(send: Send) -> None:
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(_PAGE_REFUSAL)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": _PAGE_REFUSAL})
 
 
 async def _refuse(scope: Scope, send: Send, error: ApiError) -> None:

@@ -9,15 +9,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
-from .clock import iso, parse_datetime
+from .clock import iso, parse_start_after
 from .clusters import choose_cluster
 from .datasets import parse_directive
 from .errors import ApiError, bad_request
 from .executors import LocalExecutor, SimulatedExecutor, simulation_plan
 from .job_options import job_options
 from .state import EmulatorState, JobRecord
+from .web_paths import job_path
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +53,30 @@ def parse_environment(value: Any) -> dict[str, str]:
     return result
 
 
-def validate_cron(expression: Any) -> str:
-    """The cron expression if croniter accepts it; 400 with a message otherwise."""
+def validate_cron(expression: Any, after: datetime) -> str:
+    """The cron expression if croniter accepts it and it fires after ``after``; 400 with a message
+    otherwise (``0 0 30 2 *``, 30 February, is valid syntax that never fires)."""
     if not isinstance(expression, str) or not expression.strip():
         raise bad_request("cron_expression must be a non-empty string")
     text = expression.strip()
     if not croniter.is_valid(text):
         raise bad_request(f"Invalid cron expression {text!r}")
+    try:
+        cron_next(text, after)
+    except ValueError:
+        raise bad_request(f"Cron expression {text!r} never fires") from None
     return text
 
 
 def cron_next(expression: str, after: datetime) -> datetime:
-    """The first time strictly after ``after`` that ``expression`` fires."""
-    value = croniter(expression, after).get_next(datetime)
+    """The first time strictly after ``after`` that ``expression`` fires.
+
+    :raises ValueError: when there is none (croniter gives up, or the calendar ends first).
+    """
+    try:
+        value = croniter(expression, after).get_next(datetime)
+    except (CroniterError, ValueError, OverflowError) as exc:
+        raise ValueError(f"cron expression {expression!r} has no next time after {after.isoformat()}: {exc}") from None
     assert isinstance(value, datetime)
     return value
 
@@ -176,10 +188,12 @@ class JobService:
         start_after: datetime | None = None
         if values.get("start_after") is not None:
             try:
-                start_after = parse_datetime(values["start_after"])
-            except ValueError:
-                raise bad_request(f"Invalid start_after datetime {values['start_after']!r}") from None
-        cron = validate_cron(values["cron_expression"]) if values.get("cron_expression") is not None else None
+                start_after = parse_start_after(values["start_after"])
+            except ValueError as exc:
+                raise bad_request(str(exc)) from None
+        cron = None
+        if values.get("cron_expression") is not None:
+            cron = validate_cron(values["cron_expression"], max(self.now, start_after or self.now))
         return self.create(
             team,
             base_url,
@@ -220,7 +234,7 @@ class JobService:
             team=team,
             created_at=self.now,
             created_by=self.state.config.username,
-            url=f"{base_url.rstrip('/')}/team/{team}/datasets/jobs/{job_id}",
+            url=base_url.rstrip("/") + job_path(team, job_id),
             environment=environment,
             executor=executor,
             options=options,
@@ -230,11 +244,18 @@ class JobService:
         if not job.name:
             job.name = f"job-{job_id[:8]}"
         job.run_group_id = job.run_group_id or job_id
+        first_run: datetime | None = None
+        if job.cron_expression:
+            # Before the job is stored: a cron with no next time leaves no half-made record behind.
+            try:
+                first_run = cron_next(job.cron_expression, max(self.now, job.start_after or self.now))
+            except ValueError as exc:
+                raise bad_request(str(exc)) from None
         self.state.jobs[job.id] = job
         if job.cron_expression:
             # A cron job is a TASK record; each due time spawns a run whose parent_job_id is the task.
             job.status = "TASK"
-            job.next_run = cron_next(job.cron_expression, max(self.now, job.start_after or self.now))
+            job.next_run = first_run
             self._timed.add(job.id)
         elif job.start_after is not None and job.start_after > self.now:
             job.status = "SCHEDULED"
@@ -422,16 +443,29 @@ class JobService:
             job = self.state.jobs[job_id]
             if job.next_run is None or job.next_run > now:
                 continue
-            if job.status == "SCHEDULED":
-                self.launch(job)
-                self._changed(job)
-            elif job.status == "TASK" and job.cron_expression:
-                self.clone(job, parent_job_id=job.id, run_group_id=job.id)
-                # Missed firings coalesce into one run: the next one is computed from now.
-                job.next_run = cron_next(job.cron_expression, now)
-                self._changed(job)
+            try:
+                self._fire(job, now)
+            except Exception:
+                # One record that cannot fire (whatever its team) must not stop the others: it leaves the
+                # ticker instead of failing on every tick.
+                logger.exception("job %s of team %s could not start on time; it will not run again", job.id, job.team)
+                job.next_run = None
+                self._timed.discard(job.id)
+                continue
             started += 1
         return started
+
+    def _fire(self, job: JobRecord, now: datetime) -> None:
+        if job.status == "SCHEDULED":
+            self.launch(job)
+            self._changed(job)
+        elif job.status == "TASK" and job.cron_expression:
+            # The next time first (missed firings coalesce into one run: it is computed from now), so a
+            # cron that has none stops here rather than after starting a run.
+            next_run = cron_next(job.cron_expression, now)
+            self.clone(job, parent_job_id=job.id, run_group_id=job.id)
+            job.next_run = next_run
+            self._changed(job)
 
     def next_due(self) -> datetime | None:
         times = [self.state.jobs[key].next_run for key in self._timed]

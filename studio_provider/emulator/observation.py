@@ -15,6 +15,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 DEFAULT_MAX_ENTRIES = 10_000
+# Counters are kept for this many distinct ``METHOD /path`` keys; requests to further paths (anyone can send
+# a million different ones, even without a token) are counted under ``OTHER_ROUTES``.
+DEFAULT_MAX_ROUTES = 2_000
+OTHER_ROUTES = "* (other routes)"
 
 # A query parameter whose lower-cased name contains one of these is dropped from the log.
 SENSITIVE_QUERY_WORDS: tuple[str, ...] = ("token", "secret", "password", "authorization", "api_key", "apikey")
@@ -55,9 +59,10 @@ def route_key(method: str, path: str) -> str:
 class Observations:
     """Thread-safe request counters and a bounded request log."""
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_routes: int = DEFAULT_MAX_ROUTES) -> None:
+        if max_entries < 1 or max_routes < 1:
+            raise ValueError("max_entries and max_routes must be at least 1")
+        self._max_routes = max_routes
         self._lock = threading.Lock()
         self._log: deque[dict[str, Any]] = deque(maxlen=max_entries)
         self._routes: dict[str, dict[str, int]] = {}
@@ -72,6 +77,8 @@ class Observations:
             self._seq += 1
             stored = {"id": self._seq, **entry}
             self._log.append(stored)
+            if key not in self._routes and len(self._routes) >= self._max_routes:
+                key = OTHER_ROUTES
             statuses = self._routes.setdefault(key, {})
             statuses[status] = statuses.get(status, 0) + 1
             self._totals[key] = self._totals.get(key, 0) + 1

@@ -19,14 +19,8 @@ from .clock import iso
 from .errors import ApiError, bad_request, not_found
 from .jobs import JobService, parse_environment
 from .names import generate_name
-from .state import (
-    FINISHED_JOB_STATUSES,
-    FINISHED_PIPELINE_STATUSES,
-    EmulatorState,
-    JobRecord,
-    JobRun,
-    PipelineRecord,
-)
+from .state import EmulatorState, JobRecord, JobRun, PipelineRecord
+from .vocabulary import FINISHED_JOB_STATUSES, FINISHED_PIPELINE_STATUSES
 
 _SETTING_KEYS = ("python_version", "requirements", "repository", "workers", "priority")
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping, Set
 from datetime import datetime
 from typing import Any
 
-from .clock import iso, parse_datetime
+from .clock import iso, parse_start_after
 from .errors import bad_request
 from .jobs import cron_next, validate_cron
 from .pipelines import PipelineService, pipeline_to_dict
 from .state import EmulatorState, ScheduleRecord
+
+logger = logging.getLogger(__name__)
 
 
 def _start_after(body: Mapping[str, Any]) -> datetime | None:
@@ -18,9 +22,9 @@ def _start_after(body: Mapping[str, Any]) -> datetime | None:
     if not value:
         return None
     try:
-        return parse_datetime(str(value))
-    except ValueError:
-        raise bad_request(f"Invalid start_after datetime {value!r}") from None
+        return parse_start_after(value)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
 
 
 class ScheduleService:
@@ -34,6 +38,7 @@ class ScheduleService:
         return {"username": self.state.config.username, "first_name": "Studio", "last_name": "Emulator"}
 
     def _compute_next(self, schedule: ScheduleRecord, fired: bool = False) -> None:
+        """Set ``next_run``; ValueError (nothing changed) when the cron has no next time."""
         now = self.state.clock.now()
         if schedule.paused:
             schedule.next_run = None
@@ -73,7 +78,8 @@ class ScheduleService:
     def create(self, team: str, body: Mapping[str, Any]) -> ScheduleRecord:
         definition = self.pipelines.definition_of(team, body.get("pipeline_id"), body.get("pipeline_name"))
         start_after = _start_after(body)
-        cron = validate_cron(body["cron_expression"]) if body.get("cron_expression") else None
+        now = self.state.clock.now()
+        cron = validate_cron(body["cron_expression"], max(now, start_after or now)) if body.get("cron_expression") else None
         if start_after is None and cron is None:
             raise bad_request("start_after or cron_expression is required")
         name = body.get("schedule_name") or f"{definition.name}-schedule"
@@ -91,23 +97,36 @@ class ScheduleService:
             start_after=start_after,
             cron_expression=cron,
         )
-        self._compute_next(schedule)
+        try:
+            self._compute_next(schedule)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
         self.state.schedules[schedule.id] = schedule
         return schedule
 
     def update(self, team: str, values: Mapping[str, Any], given: Set[str]) -> ScheduleRecord:
-        """Change the ``given`` fields (checked against ``api_spec.UPDATE_SCHEDULE``)."""
+        """Change the ``given`` fields (checked against ``api_spec.UPDATE_SCHEDULE``).
+
+        Everything is checked on a copy first: a refused update (400) leaves the schedule as it was.
+        """
         schedule = self.state.schedule(team, values["schedule_id"])
-        if "cron_expression" in given:
-            schedule.cron_expression = validate_cron(values["cron_expression"])
+        now = self.state.clock.now()
+        changed = dataclasses.replace(schedule, updated_at=now)
         if "start_after" in given:
-            schedule.start_after = _start_after(values)
+            changed.start_after = _start_after(values)
+        if "cron_expression" in given:
+            base = max(now, changed.start_after) if changed.start_after else now
+            changed.cron_expression = validate_cron(values["cron_expression"], base)
         if "schedule_name" in given:
-            schedule.schedule_name = values["schedule_name"]
+            changed.schedule_name = values["schedule_name"]
         if "pause_pipeline" in given:
-            schedule.paused = values["pause_pipeline"]
-        schedule.updated_at = self.state.clock.now()
-        self._compute_next(schedule)
+            changed.paused = values["pause_pipeline"]
+        try:
+            self._compute_next(changed)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
+        for item in dataclasses.fields(schedule):
+            setattr(schedule, item.name, getattr(changed, item.name))
         return schedule
 
     def delete(self, team: str, schedule_id: Any) -> None:
@@ -121,22 +140,37 @@ class ScheduleService:
         ]
 
     def process_due(self) -> int:
-        """Fire every schedule whose ``next_run`` has come; return how many fired."""
+        """Fire every schedule whose ``next_run`` has come; return how many fired.
+
+        Each schedule is isolated: one that fails (whatever its team) is logged and taken out of the ticker
+        (``next_run`` null until it is updated), and the others still fire.
+        """
         now = self.state.clock.now()
         fired = 0
         for schedule in list(self.state.schedules.values()):
             if schedule.paused or schedule.next_run is None or schedule.next_run > now:
                 continue
-            definition = self.state.pipelines.get(schedule.pipeline_id)
-            if definition is not None:
-                run = self.pipelines.start_run(
-                    definition, created_via="schedule", schedule_name=schedule.schedule_name
+            try:
+                fired += self._fire(schedule)
+            except Exception:
+                logger.exception(
+                    "schedule %s of team %s failed; it will not fire again until it is updated",
+                    schedule.id,
+                    schedule.team,
                 )
-                schedule.latest_run_id = run.id
-                fired += 1
-            # Missed firings coalesce into one run: the next one is computed from now.
-            self._compute_next(schedule, fired=True)
+                schedule.next_run = None
         return fired
+
+    def _fire(self, schedule: ScheduleRecord) -> int:
+        # The next time first (missed firings coalesce into one run: it is computed from now), so a
+        # schedule whose cron has none stops here rather than after starting a run.
+        self._compute_next(schedule, fired=True)
+        definition = self.state.pipelines.get(schedule.pipeline_id)
+        if definition is None:
+            return 0
+        run = self.pipelines.start_run(definition, created_via="schedule", schedule_name=schedule.schedule_name)
+        schedule.latest_run_id = run.id
+        return 1
 
     def next_due(self) -> datetime | None:
         times = [item.next_run for item in self.state.schedules.values() if item.next_run and not item.paused]

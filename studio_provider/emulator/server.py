@@ -90,6 +90,8 @@ class EmulatorServer:
             lifespan="on",
             loop="asyncio",
             ws="websockets-sansio",
+            # The socket's peer decides who is local (pages answer loopback clients only): never a header.
+            proxy_headers=False,
             log_level=self.log_level,
             access_log=self.access_log,
         )

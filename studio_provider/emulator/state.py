@@ -13,17 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..client.models import JobStatus, PipelineStatus
 from .clock import Clock
 from .config import EmulatorConfig
 from .datasets import DatasetRegistry
 from .errors import bad_request, not_found
 from .job_options import JobOptions
 from .rbac import RbacStore
-
-# The protocol's status vocabulary is defined once, by the client's enums.
-FINISHED_JOB_STATUSES = frozenset(s.value for s in JobStatus if s.is_terminal)
-FINISHED_PIPELINE_STATUSES = frozenset(s.value for s in PipelineStatus if s.is_terminal)
+from .vocabulary import FINISHED_JOB_STATUSES
 
 
 @dataclass
@@ -124,6 +120,14 @@ UPLOAD_STATES = ("uploaded", "pending", "error")
 
 
 @dataclass
+class QueuedOutcome:
+    """``outcome`` for the team's next ``remaining`` uploads: one entry whatever the count."""
+
+    outcome: UploadOutcome
+    remaining: int
+
+
+@dataclass
 class JobRun:
     """A job inside a pipeline: ``job_id`` is the original job, ``created_job_id`` its re-run."""
 
@@ -181,6 +185,10 @@ class ScheduleRecord:
 class EmulatorState:
     """All records of one emulator, with team-scoped lookups (another team's record is a 404)."""
 
+    #: Bounds of a team's queued upload outcomes: entries, and uploads one entry may cover.
+    MAX_UPLOAD_RULES = 20
+    MAX_UPLOAD_COUNT = 10_000
+
     def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or Clock()
@@ -194,22 +202,49 @@ class EmulatorState:
         self._file_ids = itertools.count(1)
         # Log blobs served by capability URL: key -> (job id, first line index, end line index).
         self.log_blobs: dict[str, tuple[str, int, int]] = {}
-        # Outcomes queued for the next uploads (see queue_upload_outcomes); empty means "uploaded".
-        self._upload_outcomes: deque[UploadOutcome] = deque()
+        # Per team, outcomes queued for its next uploads (see queue_upload_outcomes); none means "uploaded".
+        self._upload_outcomes: dict[str, deque[QueuedOutcome]] = {}
         self._schedule_ids = itertools.count(1)
 
-    def queue_upload_outcomes(self, state: str, count: int = 1, error: str | None = None) -> None:
-        """Make the next ``count`` uploads answer ``state`` (``pending`` or ``error``; ``uploaded`` clears)."""
+    def queue_upload_outcomes(self, team: str, state: str, count: int = 1, error: str | None = None) -> None:
+        """Make ``team``'s next ``count`` uploads answer ``state`` (``pending`` or ``error``; ``uploaded``
+        clears the team's queue). Other teams' uploads are not affected.
+
+        :raises ApiError: 400 for an unknown state, a count above ``MAX_UPLOAD_COUNT``, or a queue already
+            holding ``MAX_UPLOAD_RULES`` entries.
+        """
         if state not in UPLOAD_STATES:
             raise bad_request(f"state must be one of {', '.join(UPLOAD_STATES)}")
         if state == "uploaded":
-            self._upload_outcomes.clear()
+            self._upload_outcomes.pop(team, None)
             return
+        if not 1 <= count <= self.MAX_UPLOAD_COUNT:
+            raise bad_request(f"count must be between 1 and {self.MAX_UPLOAD_COUNT}")
+        queue = self._upload_outcomes.setdefault(team, deque())
+        if len(queue) >= self.MAX_UPLOAD_RULES:
+            raise bad_request(
+                f"team {team} already has {self.MAX_UPLOAD_RULES} queued upload outcomes; "
+                'clear them with {"state": "uploaded"}'
+            )
         message = (error or "Emulated upload failure") if state == "error" else None
-        self._upload_outcomes.extend([UploadOutcome(state, message)] * count)
+        queue.append(QueuedOutcome(UploadOutcome(state, message), count))
 
-    def next_upload_outcome(self) -> UploadOutcome:
-        return self._upload_outcomes.popleft() if self._upload_outcomes else UploadOutcome()
+    def next_upload_outcome(self, team: str) -> UploadOutcome:
+        """How ``team``'s next upload answers (and one use of it spent)."""
+        queue = self._upload_outcomes.get(team)
+        if not queue:
+            return UploadOutcome()
+        head = queue[0]
+        head.remaining -= 1
+        if head.remaining <= 0:
+            queue.popleft()
+        if not queue:
+            del self._upload_outcomes[team]
+        return head.outcome
+
+    def queued_upload_outcomes(self, team: str) -> list[tuple[str, str | None, int]]:
+        """``team``'s queue as (state, error, remaining) entries, oldest first (for tests)."""
+        return [(item.outcome.state, item.outcome.error, item.remaining) for item in self._upload_outcomes.get(team, ())]
 
     def next_file_id(self) -> int:
         return next(self._file_ids)

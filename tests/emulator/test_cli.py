@@ -113,3 +113,70 @@ def test_token_syntax() -> None:
     assert parse_tokens(["a", "a=t9"], ["t1"]) == {"a": ["t1", "t9"]}
     with pytest.raises(ValueError):
         parse_tokens(["lonely"], [])
+
+
+# ---- without the `emulator` extra: one line saying how to install it --------------------------------------
+
+# Run the command line as `python -m studio_provider.emulator` does, with the named distributions' modules
+# made unimportable (a None entry in sys.modules makes `import` fail as if they were not installed).
+_WITHOUT = """
+import runpy, sys
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None
+sys.argv = ["studio-emulator", "--port", "0", "--token", "t", "--team", "x"]
+runpy.run_module("studio_provider.emulator", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(
+    ("blocked", "named"),
+    [("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("python_multipart,multipart", "python-multipart")],
+)
+def test_cli_without_the_extra_says_how_to_install_it(blocked: str, named: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT, blocked], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0]
+    assert "pip install 'airflow-provider-datachain-studio[emulator]'" in lines[0]
+
+
+def test_the_package_imports_without_the_extra_and_says_what_is_missing_on_use() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['fastapi'] = None\n"
+        "import studio_provider.emulator as emulator\n"
+        "try:\n"
+        "    emulator.EmulatorServer\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "the Studio emulator needs fastapi (not installed): pip install 'airflow-provider-datachain-studio[emulator]'"
+    )
+
+
+def test_the_installed_script_starts_the_emulator(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "studio-emulator"
+    process = subprocess.Popen(
+        [str(script), "--port", "0", "--token", "t", "--team", "x", "--data-dir", str(tmp_path), "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
+        response = httpx.get(f"{url}/api/datachain/clusters/", params={"team_name": "x"},
+                             headers={"Authorization": "Bearer t"}, timeout=10)
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -29,8 +29,11 @@ def test_reference_forms() -> None:
     assert parse_ref("cats@v1.2.3").version == "1.2.3"
     qualified = parse_ref("@acme.vision.dogs@v2.0.0")
     assert (qualified.namespace, qualified.project, qualified.name, qualified.version) == ("@acme", "vision", "dogs", "2.0.0")
-    for bad in ("", "@a.b", "name@vX", "bad name"):
-        with pytest.raises(ValueError):
+    assert parse_ref("cats@3").version == "3.0.0" and parse_ref("cats@v3.1").version == "3.1.0"
+    assert parse_ref("some.dotted-name_1@v0.0.1").name == "some.dotted-name_1"
+    hostile = "cats@v" + "9" * 5000  # int() of 5,000 digits would raise a ValueError of its own, or cost time
+    for bad in ("", "@a.b", "@a.b.c.d", "@a..c", "@a.b c.d", "name@vX", "bad name", "cats@v1.2.3.4", "cats@", hostile):
+        with pytest.raises(ValueError, match="invalid dataset"):
             parse_ref(bad)
     directive = parse_directive("::dataset-write cats num_objects=5 size=100\n")
     assert directive is not None and (directive.action, directive.num_objects, directive.size) == ("write", 5, 100)
