@@ -1,8 +1,8 @@
 """Dataset references as Studio writes them: ``name``, ``name@vX.Y.Z``, ``@namespace.project.name`` and
 ``@namespace.project.name@vX.Y.Z``.
 
-One parser for the client (to reject a malformed reference before any request), the emulator (to resolve
-references) and anything that maps Studio datasets to other names.
+One parser for the client (to reject a malformed reference before any request) and anything that maps
+Studio datasets to other names (the emulator has its own, from the spec).
 """
 
 from __future__ import annotations

@@ -33,25 +33,3 @@ def _ext_hook(code: int, data: bytes) -> Any:
 def unpackb(payload: bytes) -> Any:
     """Decode a Studio msgpack body, turning ext type 42 into ``datetime``."""
     return msgpack.unpackb(payload, ext_hook=_ext_hook, raw=False, strict_map_key=False)
-
-
-def encode_datetime(value: datetime) -> msgpack.ExtType:
-    """Encode a ``datetime`` the way Studio does (naive → ``!d``, aware → ``!dl``)."""
-    if value.tzinfo is None:
-        timestamp = value.replace(tzinfo=timezone.utc).timestamp()
-        return msgpack.ExtType(DATETIME_EXT_TYPE, struct.pack("!d", timestamp))
-    offset = value.utcoffset()
-    seconds = int(offset.total_seconds()) if offset is not None else 0
-    return msgpack.ExtType(DATETIME_EXT_TYPE, struct.pack("!dl", value.timestamp(), seconds))
-
-
-def packb(obj: Any) -> bytes:
-    """Encode ``obj`` with datetimes as ext type 42 (the emulator and the tests use this)."""
-
-    def default(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return encode_datetime(value)
-        raise TypeError(f"cannot msgpack-encode {type(value).__name__}")
-
-    packed: bytes = msgpack.packb(obj, default=default, use_bin_type=True)
-    return packed
