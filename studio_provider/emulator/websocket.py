@@ -17,6 +17,10 @@ from .routing import flag, slash_variants
 from .runtime import Emulator
 from .state import JobRecord
 
+#: The most lines, and about the most bytes, one ``logs`` frame carries.
+FRAME_LINES = 1000
+FRAME_BYTES = 256 * 1024
+
 
 def _job_frame(job: JobRecord, status: str | None = None) -> dict[str, Any]:
     """The job as a status frame; for a status it passed through earlier (``status``), without the
@@ -70,8 +74,15 @@ async def follow_logs(websocket: WebSocket) -> None:
         while True:
             # Statuses first: once terminal every log line is already in, so they all go out before it.
             statuses, finished = list(job.history) or [job.status], job.finished
-            if len(job.logs) > sent_lines:
-                batch = job.logs[sent_lines:]
+            while len(job.logs) > sent_lines:
+                # A backlog goes out in frames of a bounded size, as a client expects of a server.
+                batch: list[tuple[int, str]] = []
+                size = 0
+                for line_id, text in job.logs[sent_lines : sent_lines + FRAME_LINES]:
+                    if batch and size + len(text) > FRAME_BYTES:
+                        break
+                    batch.append((line_id, text))
+                    size += len(text)
                 sent_lines += len(batch)
                 await websocket.send_json(
                     {"logs": [{"id": line_id, "message": text} for line_id, text in batch]}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -55,16 +56,28 @@ def async_client(router: respx.MockRouter, config: StudioConfig | None = None) -
 
 
 class SleepRecorder:
-    """Stands in for the sleeps of tenacity's retry loops: records each requested wait, never waits."""
+    """Stands in for the sleeps of tenacity's retry loops: records each requested wait, never waits.
 
-    def __init__(self) -> None:
+    Only the test's own thread is recorded: an emulator an earlier test started keeps serving from its
+    own thread and loop, and its sleeps are real (and not the client's)."""
+
+    def __init__(self, real_sync: Callable[[float], None], real_coro: Callable[..., Awaitable[Any]]) -> None:
         self.waits: list[float] = []
+        self._thread = threading.get_ident()
+        self._real_sync = real_sync
+        self._real_coro = real_coro
 
     def sync(self, seconds: float) -> None:
+        if threading.get_ident() != self._thread:
+            self._real_sync(seconds)
+            return
         self.waits.append(seconds)
 
-    async def coro(self, seconds: float, *args: Any, **kwargs: Any) -> None:
+    async def coro(self, seconds: float, *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() != self._thread:
+            return await self._real_coro(seconds, *args, **kwargs)
         self.waits.append(seconds)
+        return args[0] if args else kwargs.get("result")
 
 
 @pytest.fixture
@@ -75,7 +88,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> SleepRecorder:
 
     import tenacity.nap
 
-    recorder = SleepRecorder()
+    recorder = SleepRecorder(tenacity.nap.time.sleep, asyncio.sleep)
     monkeypatch.setattr(tenacity.nap.time, "sleep", recorder.sync)
     monkeypatch.setattr(asyncio, "sleep", recorder.coro)
     return recorder

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -62,6 +62,8 @@ SILENCE_TIMEOUT = 3 * 30.0
 FINAL_LOG_ATTEMPTS = 5
 #: Log blobs read per follow at most.
 MAX_BLOBS = 1000
+#: A message at least this large is decoded in a worker thread, off the (shared) event loop.
+DECODE_IN_THREAD = 256 * 1024
 #: Statuses of a job that has not started: polling skips its log read (the lines are read later, by id).
 NOT_STARTED = frozenset(
     {JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.PROVISIONING}
@@ -289,14 +291,18 @@ class JobFollower:
             try:
                 while True:
                     message = await stream.recv()
-                    frame = read_frame(message, self.job_id)
+                    if len(message) > DECODE_IN_THREAD:
+                        # Decoding a large backlog would hold a shared event loop for a while.
+                        frame = await asyncio.to_thread(read_frame, message, self.job_id)
+                    else:
+                        frame = read_frame(message, self.job_id)
                     if frame is None:
                         continue
                     if frame.foreign:
                         self._warn_foreign()
                         continue
                     self._backoff.reset()  # data arrived: the next reconnect starts from the shortest delay
-                    for event in await self._frame_events(frame):
+                    async for event in self._frame_events(frame):
                         yield event
                     if self.finished:
                         return
@@ -351,12 +357,19 @@ class JobFollower:
             self._foreign_warned = True
             log.warning("Ignoring frames naming another job on the log stream of %s.", self.awaited)
 
-    async def _frame_events(self, frame: Frame) -> list[FollowEvent]:
-        events: list[FollowEvent] = []
+    async def _frame_events(self, frame: Frame) -> AsyncGenerator[FollowEvent, None]:
+        """The events of one frame, lines one at a time (the consumer may yield to the loop between)."""
         if self.with_logs:
             for url in frame.blobs:  # older lines: before the frame's own
-                events.extend(await self._blob_events(url))
-            events.extend(self._new_lines(frame.lines, identified_only=False))
+                for event in await self._blob_events(url):
+                    yield event
+            for event in self._new_lines(frame.lines, identified_only=False):
+                yield event
+        for status in await self._status_events(frame):
+            yield status
+
+    async def _status_events(self, frame: Frame) -> list[FollowEvent]:
+        events: list[FollowEvent] = []
         if frame.job is None:
             return events
         previous = self._raw
@@ -455,7 +468,7 @@ class JobFollower:
         if self.with_logs and (terminal or (logs and job.status not in NOT_STARTED)):
             # Read after the status: once the job has ended, every line is in this answer.
             lines = await self._rest_logs(attempts=FINAL_LOG_ATTEMPTS if terminal else 1)
-            events.extend(self._new_lines(lines, identified_only=False))
+            events.extend(self._new_lines(lines, identified_only=False))  # a REST answer: bounded in size
         if terminal:
             self.finished = True
             events.append(StatusEvent(self._current()))
@@ -496,19 +509,17 @@ class JobFollower:
 
     # ---- lines, blobs and status ---------------------------------------------------------------------
 
-    def _new_lines(self, items: list[RawLine], *, identified_only: bool) -> list[LogEvent]:
-        events: list[LogEvent] = []
+    def _new_lines(self, items: list[RawLine], *, identified_only: bool) -> Iterator[LogEvent]:
         for item in items:
             if item.id is None:
                 if identified_only:
                     continue
-                events.append(LogEvent(LogLine(id=self.last_log_id or 0, message=item.message)))
+                yield LogEvent(LogLine(id=self.last_log_id or 0, message=item.message))
                 continue
             if self.last_log_id is not None and item.id <= self.last_log_id:
                 continue  # already yielded (a replay after a reconnect, or before the resume point)
             self.last_log_id = item.id
-            events.append(LogEvent(LogLine(id=item.id, message=item.message)))
-        return events
+            yield LogEvent(LogLine(id=item.id, message=item.message))
 
     async def _blob_events(self, url: str) -> list[LogEvent]:
         """The lines of one log blob, fetched once per follow.
@@ -523,7 +534,7 @@ class JobFollower:
         lines = await fetch_blob_lines(self.client, self.client.config, url, self.deadline)
         if lines is None:
             return []
-        return self._new_lines(lines, identified_only=self.last_log_id is not None)
+        return list(self._new_lines(lines, identified_only=self.last_log_id is not None))
 
     def _merge(self, update: dict[str, Any]) -> None:
         merged = dict(self._raw)

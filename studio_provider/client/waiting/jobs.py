@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 from ..api import AsyncStudioApi, AsyncStudioClient
@@ -21,9 +22,9 @@ from ..models import Job, JobStatus, LogLine
 from ..retry import RECONNECT_BACKOFF
 from .deadline import Deadline
 from .follower import LogEvent, StatusEvent, follow_job
-from .log_lines import LogWriter
+from .log_lines import LogWriter, split_lines
 from .poll import keep_trying
-from .results import JobWaitResult, WaitEnd
+from .results import MAX_RETURNED, JobWaitResult, WaitEnd
 
 #: The prefix of a Studio log line in the Airflow task log.
 LOG_PREFIX = "[studio {job_id}] "
@@ -72,6 +73,7 @@ async def wait_for_job(
     writer: LogWriter | None = None,
     on_line: Callable[[LogLine], object] | None = None,
     target_statuses: Collection[JobStatus] = (),
+    catch: str | None = None,
     **follow_options: Any,
 ) -> JobWaitResult:
     """Follow a job until it ends (or reaches one of ``target_statuses``) and say how the wait ended.
@@ -88,12 +90,15 @@ async def wait_for_job(
     :param writer: writes the job's log lines (``None``: the log is not followed).
     :param on_line: told of each line once it is written (the trigger keeps its resume point).
     :param target_statuses: also stop at these (possibly non-terminal) statuses.
+    :param catch: a line that starts with this text is not written but caught: the last one's rest is
+        the result's ``returned`` (the log is followed for it even without a ``writer``).
     :param follow_options: more :class:`~.follower.JobFollower` options.
     """
     last_log_id = after_log_id
     targets = frozenset(target_statuses)
     job: Job | None = None
     written = 0
+    caught: list[str] = []
     events = follow_job(
         client,
         job_id,
@@ -101,7 +106,7 @@ async def wait_for_job(
         after_log_id=after_log_id,
         poll_interval=poll_interval,
         use_websocket=use_websocket,
-        with_logs=writer is not None,
+        with_logs=writer is not None or catch is not None,
         **follow_options,
     )
     try:
@@ -111,8 +116,14 @@ async def wait_for_job(
                 if isinstance(event, LogEvent):
                     if last_log_id is None or event.line.id > last_log_id:
                         last_log_id = event.line.id
-                    if writer is not None:
-                        written += writer.write(event.line.message)
+                    if catch is not None and catch in event.line.message:
+                        kept = [part for part in split_lines(event.line.message) if not part.startswith(catch)]
+                        caught.extend(part[len(catch) :] for part in split_lines(event.line.message) if part.startswith(catch))
+                        message = "\n".join(kept)
+                    else:
+                        message = event.line.message
+                    if writer is not None and message:
+                        written += writer.write(message)
                     if on_line is not None:
                         on_line(event.line)
                     if written >= LINES_PER_YIELD:
@@ -157,7 +168,13 @@ async def wait_for_job(
             last_log_id=last_log_id,
             deadline=deadline.at,
         )
-    return _finished(job, job_url=job_url, last_log_id=last_log_id, deadline=deadline)
+    result = _finished(job, job_url=job_url, last_log_id=last_log_id, deadline=deadline)
+    if caught:
+        value = caught[-1]
+        if len(value) > MAX_RETURNED:
+            return replace(result, returned_size=len(value))
+        return replace(result, returned=value)
+    return result
 
 
 def _already_finished(job_id: str, job: Job | None) -> str:

@@ -26,6 +26,9 @@ R = TypeVar("R", bound="WaitResult")
 MAX_TEXT = 4000
 #: The most failed job runs a pipeline result lists.
 MAX_FAILURES = 20
+#: The longest return value a job wait carries back (it travels in the trigger's event, in Airflow's
+#: database, then XCom): a function returning more should write a dataset instead.
+MAX_RETURNED = 256 * 1024
 
 
 class WaitEnd(str, Enum):
@@ -83,6 +86,8 @@ class WaitResult:
 
     #: The result's name in errors about a payload.
     what: ClassVar[str] = "Studio wait result"
+    #: Text fields bounded by their own rule instead of :data:`MAX_TEXT`.
+    uncapped: ClassVar[frozenset[str]] = frozenset()
 
     end: WaitEnd
     message: str = ""
@@ -91,7 +96,7 @@ class WaitResult:
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if isinstance(value, str) and len(value) > MAX_TEXT:
+            if isinstance(value, str) and len(value) > MAX_TEXT and item.name not in self.uncapped:
                 object.__setattr__(self, item.name, cap(value, MAX_TEXT))
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,9 +150,14 @@ class JobWaitResult(WaitResult):
     :param exit_code: its exit code, when finished.
     :param error_message: Studio's error message of a failed job.
     :param last_log_id: the id of the last log line written to the task log (the resume point).
+    :param returned: the text after the return-value marker the wait was asked to catch (the
+        ``@task.datachain_studio`` function's JSON return value), at most :data:`MAX_RETURNED` characters.
+    :param returned_size: the size of a caught value that was larger than that (then ``returned`` is
+        ``None``).
     """
 
     what: ClassVar[str] = "Studio job wait result"
+    uncapped: ClassVar[frozenset[str]] = frozenset({"returned"})
 
     job_id: str
     job_url: str | None = None
@@ -155,8 +165,12 @@ class JobWaitResult(WaitResult):
     exit_code: int | None = None
     error_message: str | None = None
     last_log_id: int | None = None
+    returned: str | None = None
+    returned_size: int | None = None
 
     def validate(self) -> None:
+        if self.returned is not None and len(self.returned) > MAX_RETURNED:
+            raise ValueError(f"Invalid 'returned' in a {self.what}: longer than {MAX_RETURNED} characters.")
         if not self.job_id:
             raise ValueError(f"Invalid 'job_id' in a {self.what}: {self.job_id!r}.")
 
@@ -293,6 +307,7 @@ class DatasetWaitResult(WaitResult):
 
 
 __all__ = [
+    "MAX_RETURNED",
     "MAX_TEXT",
     "DatasetWaitResult",
     "FailedJobRun",

@@ -39,9 +39,9 @@ from . import tls_transport
 #: Queued messages at which reading pauses (the consumer is behind), and below which it resumes.
 QUEUE_HIGH = 64
 QUEUE_LOW = 16
-#: The largest message accepted. A log frame carries a few KiB of lines; a larger one is refused with
-#: close code 1009 (and the follower reads the job over REST instead).
-MAX_MESSAGE = 1 * 2**20
+#: The largest message accepted. A log frame carries a few KiB of lines (a backlog perhaps some hundred
+#: KiB); a larger one is refused with close code 1009, and the follower reads the job over REST instead.
+MAX_MESSAGE = 4 * 2**20
 #: Bytes waiting to be sent (pongs, mostly) at which reading pauses: a peer that floods pings and reads
 #: nothing cannot make this process queue pongs without bound.
 WRITE_HIGH = 64 * 1024
