@@ -9,9 +9,12 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 try:  # Airflow 3.2+
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined,no-redef]
+    from airflow.exceptions import (  # type: ignore[attr-defined,no-redef]
+        AirflowNotFoundException,
+        AirflowSkipException,
+    )
 
 
 def default_deferrable() -> bool:
@@ -67,6 +70,36 @@ def trigger_on_kill_supported() -> bool:
     return callable(getattr(BaseTrigger, "on_kill", None))
 
 
+def _xcom_backend() -> Any | None:
+    try:
+        from airflow.sdk.execution_time.xcom import XCom
+    except ImportError:  # pragma: no cover - older layouts
+        return None
+    return XCom if callable(getattr(XCom, "aset", None)) and callable(getattr(XCom, "aget_one", None)) else None
+
+
+async def aset_task_xcom(ti: Any, key: str, value: Any) -> bool:
+    """Store an XCom of the task instance ``ti`` (a trigger's ``task_instance``) without blocking the loop;
+    ``False`` where this Airflow (or the process) cannot (only a triggerer's triggers can, on 3.3+)."""
+    backend = _xcom_backend()
+    if backend is None or ti is None:
+        return False
+    await backend.aset(
+        key, value, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=getattr(ti, "map_index", -1)
+    )
+    return True
+
+
+async def aget_task_xcom(ti: Any, key: str) -> Any:
+    """Read an XCom of the task instance ``ti`` without blocking the loop (``None`` where it cannot)."""
+    backend = _xcom_backend()
+    if backend is None or ti is None:
+        return None
+    return await backend.aget_one(
+        key=key, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=getattr(ti, "map_index", -1)
+    )
+
+
 def get_xcom_value(ti_key: Any, key: str) -> Any:
     """Read one XCom of a task instance from an operator link's ``get_link`` (which runs on the worker)."""
     try:
@@ -78,7 +111,10 @@ def get_xcom_value(ti_key: Any, key: str) -> Any:
 
 __all__ = [
     "AirflowNotFoundException",
+    "AirflowSkipException",
     "aget_connection",
+    "aget_task_xcom",
+    "aset_task_xcom",
     "default_deferrable",
     "get_xcom_value",
     "mask_secret",

@@ -36,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
                     "studio_provider.operators.job",
                     "studio_provider.operators.cancel_job",
                     "studio_provider.operators.pipeline",
+                    "studio_provider.operators.pipeline_control",
                     "studio_provider.operators.schedule",
                 ],
             }

@@ -28,9 +28,12 @@ class _XComUrlLink(BaseOperatorLink):
     url_key: ClassVar[str]
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The URL the task pushed, or an empty string before it pushed one."""
+        """The URL the task pushed (checked against the connection's Studio host when it was pushed), or
+        an empty string before it pushed one or when it is not an ``http``/``https`` URL."""
         url = get_xcom_value(ti_key, self.url_key)
-        return str(url) if url else ""
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+            return ""
+        return url
 
 
 class StudioJobLink(_XComUrlLink):

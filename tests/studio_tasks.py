@@ -65,13 +65,22 @@ def task_context(ti: FakeTaskInstance | None = None, store: DictStateStore | Non
     return context
 
 
-def marker_of(ti: FakeTaskInstance) -> str:
-    return marker_for(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+def marker_of(ti: FakeTaskInstance, token: str | None = None) -> str:
+    """The task's marker, keyed with the token of the connection in use (``datachain_studio_default``)."""
+    return marker_for(token or connection_token(), ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+
+
+def connection_token(conn_id: str = "datachain_studio_default") -> str:
+    """The token of an ``AIRFLOW_CONN_*`` connection set by the test's fixtures."""
+    import os
+
+    return str(json.loads(os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"])["password"])
 
 
 def jobs_of(hook: StudioHook, ti: FakeTaskInstance) -> list[Any]:
     """The Studio jobs carrying the task's marker."""
-    return [job for job in hook.list_jobs(limit=100) if has_marker(job.name, marker_of(ti))]
+    marker = marker_of(ti, hook.config.token)
+    return [job for job in hook.list_jobs(limit=100) if has_marker(job.name, marker)]
 
 
 def rebuild(trigger: BaseTrigger) -> BaseTrigger:

@@ -1,6 +1,6 @@
 """``@task.datachain_studio``: run a Python function as a DataChain Studio job.
 
-The function's source, called with its arguments written as JSON literals, becomes the job's ``PYTHON``
+The function's source, called with its arguments decoded from one JSON string, becomes the job's ``PYTHON``
 query (see :mod:`studio_provider.decorators.function_script`); everything else (submission exactly once,
 waiting, log lines, deadline, cancellation, XCom ``job_id``/``job_url``) is
 :class:`~studio_provider.operators.job.StudioRunJobOperator`'s. The task returns the function's return
@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
-from studio_provider.client import StudioError
+from studio_provider.client.waiting import Deadline, run_on_worker, wait_for_job
+from studio_provider.client.waiting.results import MAX_RETURNED
 from studio_provider.decorators.function_script import (
     FunctionScriptError,
     build_script,
     check_self_contained,
     function_source,
     json_literal,
+    return_marker,
     returned_value,
 )
-from studio_provider.exceptions import StudioTaskError
+from studio_provider.exceptions import StudioInputError, StudioTaskError
 from studio_provider.operators.job import StudioRunJobOperator
 
 try:  # the base of XComArg and the other values Airflow resolves at run time
@@ -85,7 +87,7 @@ class StudioDecoratedOperator(DecoratedOperator, StudioRunJobOperator):
     ) -> None:
         query_type = kwargs.get("query_type")
         if query_type is not None and str(query_type).upper() != "PYTHON":
-            raise ValueError(
+            raise StudioInputError(
                 f"@task.datachain_studio runs a Python function: query_type must be PYTHON (or omitted), "
                 f"got {query_type!r}."
             )
@@ -98,14 +100,14 @@ class StudioDecoratedOperator(DecoratedOperator, StudioRunJobOperator):
         """The function is the query: refuse ``query``/``query_file``, and a function the job cannot run
         (no source, a closure, module-level names), when the DAG is parsed."""
         if query is not None or query_file is not None:
-            raise ValueError(
+            raise StudioInputError(
                 f"{self.task_id}: @task.datachain_studio builds the query from the decorated function; "
                 f"do not pass query or query_file (use StudioRunJobOperator for a script)."
             )
         try:
             check_self_contained(self.python_callable, function_source(self.python_callable))
         except FunctionScriptError as exc:
-            raise ValueError(f"{self.task_id}: {exc}") from exc
+            raise StudioInputError(self._named(exc)) from exc
 
     def _check_literal_arguments(self) -> None:
         """Arguments known at parse time must already be JSON (XComArgs are checked once resolved)."""
@@ -122,33 +124,49 @@ class StudioDecoratedOperator(DecoratedOperator, StudioRunJobOperator):
         try:
             json_literal(value, what)
         except FunctionScriptError as exc:
-            raise ValueError(f"{self.task_id}: {exc}") from exc
+            raise StudioInputError(self._named(exc)) from exc
 
     def call_kwargs(self, context: Context) -> dict[str, Any]:
         """The keyword arguments of the call: ``op_kwargs``, plus context values for the function's
-        parameters named after context keys (``ds``, ``run_id``, ``params``, ...) not given otherwise."""
+        parameters named after context keys (``ds``, ``run_id``, ``params``, ...) that were given neither
+        positionally nor by keyword: an explicit argument always wins over a context value."""
         kwargs = dict(self.op_kwargs)
-        parameters = list(inspect.signature(self.python_callable).parameters.values())
-        for position, parameter in enumerate(parameters):
+        given = set(inspect.signature(self.python_callable).bind_partial(*self.op_args).arguments)
+        for parameter in inspect.signature(self.python_callable).parameters.values():
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD, parameter.POSITIONAL_ONLY):
                 continue
-            if position < len(self.op_args) and parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
+            if parameter.name in given or parameter.name in kwargs:
                 continue
-            if parameter.name not in kwargs and parameter.name in context:
+            if parameter.name in context:
                 kwargs[parameter.name] = context[parameter.name]  # type: ignore[literal-required]
         return kwargs
+
+    def marker(self, context: Context) -> str:
+        """The secret marker of this task instance's return value (see
+        :func:`~studio_provider.decorators.function_script.return_marker`)."""
+        ti = context["ti"]
+        identity = (ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
+        return return_marker(self.hook.config.token, identity)
 
     def get_query(self, context: Context) -> str:
         """The job script: the function's source and a call with the rendered arguments.
 
-        :raises ValueError: naming an argument that is not JSON-serializable, before any request.
+        :raises StudioInputError: naming an argument that is not JSON-serializable, before any request.
         """
         try:
-            script = build_script(self.python_callable, list(self.op_args), self.call_kwargs(context))
+            script = build_script(
+                self.python_callable, list(self.op_args), self.call_kwargs(context), marker=self.marker(context)
+            )
         except FunctionScriptError as exc:
-            raise ValueError(f"{self.task_id}: {exc}") from exc
-        self.query = script
+            raise StudioInputError(self._named(exc)) from exc
+        self.query = script  # shown in the UI's Rendered Templates (see overwrite_rtif_after_execution)
         return script
+
+    def _named(self, exc: Exception) -> str:
+        # The function's name already opens the message; a task id of another name goes in front.
+        text = str(exc)
+        name = self.python_callable.__name__
+        return text if self.task_id in (name, self.python_callable.__qualname__) else f"{self.task_id}: {text}"
 
     def get_query_type(self) -> str:
         return "PYTHON"
@@ -156,17 +174,26 @@ class StudioDecoratedOperator(DecoratedOperator, StudioRunJobOperator):
     def get_query_name(self) -> str | None:
         return str(self.query_name) if self.query_name else f"{self.python_callable.__name__}.py"
 
+    def trigger_options(self, context: Context) -> dict[str, Any]:
+        return {"catch": self.marker(context)}
+
+    def wait_options(self, context: Context) -> dict[str, Any]:
+        return {"catch": self.marker(context)}
+
     def execute(self, context: Context) -> Any:
         """Run the function as a Studio job; return what it returned (see :meth:`function_result`)."""
         return self.function_result(context, super().execute(context))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger; return what the function returned."""
+        self.get_query(context)  # the script again, for the Rendered Templates view of this process
         return self.function_result(context, super().execute_complete(context, event))
 
     def function_result(self, context: Context, summary: dict[str, Any]) -> Any:
-        """Push the operator's summary to XCom ``studio_job``; return the function's JSON return value from
-        the job's log, or ``None`` (it returned ``None``, or the task did not wait for the job)."""
+        """Push the operator's summary to XCom ``studio_job``; return the function's JSON return value, read
+        from the job's log line that starts with the task's secret marker (caught while following the
+        log, or, when an earlier try's job had already completed, by following its log once more without
+        writing it), or ``None`` when the task did not wait for the job."""
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         job_id = summary["job_id"]
         if summary["status"] != "COMPLETE":
@@ -176,19 +203,33 @@ class StudioDecoratedOperator(DecoratedOperator, StudioRunJobOperator):
                 summary["status"],
             )
             return None
-        try:
-            lines = self.hook.get_job_logs(job_id=job_id)
-        except StudioError as exc:
+        result = self.last_result
+        if result is None:  # an earlier try's job completed: read the value from its log
+            marker = self.marker(context)
+            result = run_on_worker(
+                self.hook.config,
+                lambda client: wait_for_job(
+                    client, job_id, deadline=Deadline.after(self.hook.config.timeout * 10), catch=marker
+                ),
+            )
+        if result.returned_size is not None:
             raise StudioTaskError(
-                f"Studio job {job_id} completed, but its log, which carries the function's return value, "
-                f"could not be read: {exc}",
+                f"{self.python_callable.__name__} returned {result.returned_size} characters of JSON, more than "
+                f"{MAX_RETURNED} travel back to Airflow: write the data to a dataset and return its name.",
                 remote_id=job_id,
                 url=summary.get("job_url"),
                 status=summary["status"],
-            ) from exc
-        found, value = returned_value("".join(line.message for line in lines))
-        if found:
-            self.log.info("%s returned a value (pushed to XCom).", self.python_callable.__name__)
+            )
+        found, value = returned_value(result.returned)
+        if not found:
+            raise StudioTaskError(
+                f"Studio job {job_id} completed, but its log held no readable return value of "
+                f"{self.python_callable.__name__} ({result.message}).",
+                remote_id=job_id,
+                url=summary.get("job_url"),
+                status=summary["status"],
+            )
+        self.log.info("%s returned a value (pushed to XCom).", self.python_callable.__name__)
         return value
 
 

@@ -9,8 +9,9 @@ judge the outcome (:meth:`StudioWaitingOperator.finish`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -100,22 +101,37 @@ class StudioWaitingOperator(BaseOperator, Generic[R]):
     # ---- the deadline --------------------------------------------------------------------------------
 
     def deadline(self, context: Context, *, created: bool) -> Deadline:
-        """One absolute deadline per remote object: a try that reconnects to the object of an earlier try
-        keeps that try's deadline (Airflow 3.3+, from the task state store); a new object gets a new one.
+        """The one absolute deadline of this try's wait: the earlier of ``timeout``'s and
+        ``execution_timeout``'s.
+
+        ``timeout`` bounds the wait for one remote object: a try that reconnects to the object of an
+        earlier try keeps that try's deadline (Airflow 3.3+, from the task state store); a new object gets
+        a new one. ``execution_timeout`` bounds each try, from its start, as Airflow means it (Airflow does
+        not bound a deferred task's wait by it: the provider does).
 
         :param created: this try started the remote object (else it reconnected to one).
         """
-        if self.timeout is None:
-            return Deadline(None)
-        store = task_state_store(context)
-        if store is not None and not created:
-            stored = store.get(self.deadline_state_key)
+        own = Deadline(None)
+        if self.timeout is not None:
+            store = task_state_store(context)
+            stored = store.get(self.deadline_state_key) if store is not None and not created else None
             if isinstance(stored, (int, float)) and not isinstance(stored, bool):
-                return Deadline(float(stored))
-        deadline = Deadline.after(self.timeout)
-        if store is not None:
-            store.set(self.deadline_state_key, deadline.at)
-        return deadline
+                own = Deadline(float(stored))
+            else:
+                own = Deadline.after(self.timeout)
+                if store is not None:
+                    store.set(self.deadline_state_key, own.at)
+        per_try = Deadline(None)
+        if self.execution_timeout is not None:
+            started = getattr(context.get("ti"), "start_date", None)
+            begun = started.timestamp() if isinstance(started, datetime) else time.time()
+            per_try = Deadline(begun + self.execution_timeout.total_seconds())
+        self._deadline_from = "execution_timeout" if per_try.at is not None and (own.at is None or per_try.at < own.at) else "timeout"
+        return own.earliest(per_try)
+
+    def deadline_source(self) -> str:
+        """Which limit the deadline came from (``timeout`` or ``execution_timeout``), for messages."""
+        return getattr(self, "_deadline_from", "timeout")
 
     # ---- waiting -------------------------------------------------------------------------------------
 

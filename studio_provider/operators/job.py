@@ -1,10 +1,11 @@
-"""Run Studio jobs from Airflow: :class:`StudioRunJobOperator` and :class:`StudioCancelJobOperator`."""
+"""Run Studio jobs from Airflow: :class:`StudioRunJobOperator`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -12,6 +13,7 @@ from studio_provider.assets import StudioDatasetEventsMixin
 from studio_provider.client import Job, JobStatus
 from studio_provider.client import validation as check
 from studio_provider.client.lookups import job_url
+from studio_provider.client.redaction import cap
 from studio_provider.client.waiting import (
     LOG_PREFIX,
     Deadline,
@@ -23,14 +25,23 @@ from studio_provider.client.waiting import (
     wait_for_job,
 )
 from studio_provider.compat import task_state_store
-from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
+from studio_provider.exceptions import (
+    StudioDeadlinePassedError,
+    StudioInputError,
+    StudioJobFailedError,
+    StudioTaskError,
+    input_errors,
+)
 from studio_provider.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, StudioJobLink
+from studio_provider.operators import job_inputs
 from studio_provider.operators.base import StudioWaitingOperator
+from studio_provider.operators.recurring import register_recurring
 from studio_provider.operators.submission import (
     Decision,
     Phase,
     RemoteKind,
     Submission,
+    earlier_tries,
     has_marker,
     submit_once,
     task_marker,
@@ -46,10 +57,13 @@ JOB_ID_STATE_KEY = "studio_job_id"
 DEADLINE_STATE_KEY = "studio_job_deadline"
 #: How many of the team's newest jobs are searched for the task's marker.
 MARKER_LOOKUP_LIMIT = 100
+#: The largest ``metrics`` or ``params`` (as JSON) kept in the task's return value (it goes to XCom).
+MAX_RESULT_FIELD = 64 * 1024
 
 
 def job_phase(job: Job, *, scheduled: bool = False) -> Phase:
-    """How the submission rule judges a job: still active, succeeded, or failed.
+    """How the submission rule judges a job: still active, succeeded, or failed. A status this version
+    does not know is still active (never a success, never a reason to submit a second job).
 
     :param job: the job.
     :param scheduled: the task registers a scheduled job (``TASK``/``SCHEDULED`` count as success).
@@ -76,16 +90,33 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return None
 
 
+def studio_field(job: Job, name: str) -> Any:
+    """A JSON field of the job (``metrics``, ``params``) as Studio sent it, dropped when it is not an
+    object or larger than :data:`MAX_RESULT_FIELD` once encoded (it is the server's)."""
+    import json
+
+    value = job.raw.get(name)
+    if not isinstance(value, dict):
+        return None
+    try:
+        return value if len(json.dumps(value, default=str)) <= MAX_RESULT_FIELD else None
+    except (TypeError, ValueError):
+        return None
+
+
 class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWaitResult]):
     """Submit a DataChain Studio job, wait for it (deferred or on the worker) with its log lines in the
     task log, and fail unless it completes.
 
     Exactly one Studio job is created per task instance, across retries, worker crashes and lost
-    responses (see :mod:`studio_provider.operators.submission`). ``job_id`` and ``job_url`` are pushed
-    to XCom before waiting. The return value is a dict: ``job_id``, ``job_url``, ``status``,
-    ``exit_code``, ``duration_seconds`` and ``dataset_versions`` (the dataset versions the job produced;
-    each is also an asset event on every ``AssetAlias`` in ``outlets``, and in OpenLineage:
-    :mod:`studio_provider.assets`).
+    responses (see :mod:`studio_provider.operators.submission`); a retry after a failed or cancelled job
+    continues from that job's checkpoints (``retry_from_checkpoint``). ``job_id`` and ``job_url`` are
+    pushed to XCom before waiting. The return value is a dict: ``job_id``, ``job_url``, ``status``,
+    ``exit_code``, ``duration_seconds``, ``metrics``, ``params`` and ``dataset_versions`` (the dataset
+    versions the job produced; each is also an asset event on every ``AssetAlias`` in ``outlets``, and in
+    OpenLineage: :mod:`studio_provider.assets`). A failure raises
+    :class:`~studio_provider.exceptions.StudioJobFailedError`, which carries the exit code, Studio's error
+    message and stack, metrics and params.
 
     Besides the job's own parameters below, it takes the waiting parameters of
     :class:`~studio_provider.operators.base.StudioWaitingOperator` (``studio_conn_id``, ``team``,
@@ -93,14 +124,21 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
     ``use_websocket``, ``max_log_lines``, ``max_log_bytes``).
 
     :param query: the script text (templated). Exclusive with ``query_file``.
-    :param query_file: a path to the script, read at execute time (templated).
+    :param query_file: a path to the script, read at execute time (templated); a relative path starts
+        at the DAG file's folder.
     :param query_type: ``PYTHON`` or ``SHELL``; default ``PYTHON``, or from ``query_file``'s suffix
         (``.py``: PYTHON, anything else: SHELL).
     :param query_name: the job's name (default: ``query_file``'s name); a marker identifying the task is
         appended to it.
-    :param environment: a dict or ``KEY=VALUE`` lines (templated).
-    :param requirements: pip requirements, a list or lines (templated).
-    :param files: local paths uploaded before the job is created (templated).
+    :param environment: a dict or ``KEY=VALUE`` lines (templated); it wins over ``env_file``.
+    :param env_file: a ``.env`` file of ``KEY=VALUE`` lines (templated), as ``datachain job run
+        --env-file`` reads it; relative to the DAG file's folder.
+    :param requirements: pip requirements, a list or lines (templated), added to ``requirements_file``'s.
+    :param requirements_file: a pip requirements file (templated), as ``--req-file``; relative to the DAG
+        file's folder.
+    :param files: local paths uploaded before the job is created (templated); relative paths start at the
+        DAG file's folder.
+    :param file_ids: ids of files already uploaded to Studio (templated).
     :param workers: number of workers (>= 1).
     :param python_version: such as ``"3.12"`` (templated).
     :param repository: a Git repository URL (templated).
@@ -110,9 +148,16 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
     :param credentials_name: the Studio credentials to use (templated).
     :param start_after: do not start before this time (templated); the operator registers the job and
         returns without waiting.
-    :param cron_expression: run on this schedule (templated); the operator registers it and returns.
+    :param cron_expression: run on this schedule (templated): the operator keeps **one** recurring Studio
+        task for this Airflow task (created once, replaced when its settings change) and returns without
+        waiting; ``start_after`` defaults to now, as the CLI does.
     :param reset: ignore checkpoints of earlier runs.
     :param rerun_from_job_id: continue from this earlier job (templated).
+    :param retry_from_checkpoint: on a retry after the task's job failed or was cancelled, continue from
+        that job (Studio's checkpoints) instead of starting over (default ``True``).
+    :param pass_airflow_context: pass the DAG run's identity to the job as ``AIRFLOW_CTX_*`` environment
+        variables (and OpenLineage's parent run when that provider is installed); default ``True``.
+    :param pass_dag_params: also pass the DAG's ``params`` as JSON in ``AIRFLOW_CTX_PARAMS``.
     :param cancel_on_kill: cancel the job when the task is killed, or a deferred task is marked
         failed/success or cleared (Airflow 3.3+).
     """
@@ -122,8 +167,11 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         "query_file",
         "query_name",
         "environment",
+        "env_file",
         "requirements",
+        "requirements_file",
         "files",
+        "file_ids",
         "python_version",
         "repository",
         "compute_cluster_name",
@@ -148,8 +196,11 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         query_type: str | None = None,
         query_name: str | None = None,
         environment: str | Mapping[str, object] | None = None,
+        env_file: str | None = None,
         requirements: str | Sequence[str] | None = None,
+        requirements_file: str | None = None,
         files: Sequence[str] | None = None,
+        file_ids: Sequence[str | int] | None = None,
         workers: int | None = None,
         python_version: str | None = None,
         repository: str | None = None,
@@ -161,29 +212,36 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         cron_expression: str | None = None,
         reset: bool | None = None,
         rerun_from_job_id: str | None = None,
+        retry_from_checkpoint: bool = True,
+        pass_airflow_context: bool = True,
+        pass_dag_params: bool = False,
         cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         # Checks that need no rendering run here, so a DAG with bad arguments fails to load.
-        self.query_type = None if query_type is None else check.query_type(query_type)
-        self.workers = None if workers is None else check.int_in_range("workers", workers, 1)
-        self.priority = None if priority is None else check.int_in_range("priority", priority, 0, 5)
-        self.compute_cluster_id = (
-            None
-            if compute_cluster_id is None
-            else check.int_in_range("compute_cluster_id", compute_cluster_id, 0)
-        )
-        check.not_both(
-            ("compute_cluster_name", "compute_cluster_id"), (compute_cluster_name, compute_cluster_id)
-        )
-        self.validate_query_source(query, query_file)
+        with input_errors():
+            self.query_type = None if query_type is None else check.query_type(query_type)
+            self.workers = None if workers is None else check.int_in_range("workers", workers, 1)
+            self.priority = None if priority is None else check.int_in_range("priority", priority, 0, 5)
+            self.compute_cluster_id = (
+                None
+                if compute_cluster_id is None
+                else check.int_in_range("compute_cluster_id", compute_cluster_id, 0)
+            )
+            check.not_both(
+                ("compute_cluster_name", "compute_cluster_id"), (compute_cluster_name, compute_cluster_id)
+            )
+            self.validate_query_source(query, query_file)
         self.query = query
         self.query_file = query_file
         self.query_name = query_name
         self.environment = environment
+        self.env_file = env_file
         self.requirements = requirements
+        self.requirements_file = requirements_file
         self.files = files
+        self.file_ids = file_ids
         self.python_version = python_version
         self.repository = repository
         self.compute_cluster_name = compute_cluster_name
@@ -192,8 +250,13 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         self.cron_expression = cron_expression
         self.reset = reset
         self.rerun_from_job_id = rerun_from_job_id
+        self.retry_from_checkpoint = bool(retry_from_checkpoint)
+        self.pass_airflow_context = bool(pass_airflow_context)
+        self.pass_dag_params = bool(pass_dag_params)
         self.cancel_on_kill = bool(cancel_on_kill)
         self.job_id: str | None = None
+        #: How this try's wait ended (``None`` when it did not wait).
+        self.last_result: JobWaitResult | None = None
 
     # ---- inputs ----------------------------------------------------------------------------------
 
@@ -201,26 +264,24 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         """Exactly one of ``query`` and ``query_file`` (a subclass building the query otherwise overrides
         this and :meth:`get_query`)."""
         if query is not None and query_file is not None:
-            raise ValueError(f"{self.task_id}: query and query_file are mutually exclusive: pass only one.")
+            raise StudioInputError(f"{self.task_id}: query and query_file are mutually exclusive: pass only one.")
         if query is None and query_file is None:
-            raise ValueError(f"{self.task_id}: pass the script as query (its text) or query_file (a path).")
+            raise StudioInputError(f"{self.task_id}: pass the script as query (its text) or query_file (a path).")
 
     def get_query(self, context: Context) -> str:
         """The job's script text: ``query``, or the content of ``query_file``. Override to build it
         another way (the ``@task.datachain_studio`` decorator does).
 
-        :raises ValueError: when the query is empty or the file is missing.
+        :raises StudioInputError: when the query is empty or the file is missing.
         """
         if self.query_file is not None:
-            path = Path(check.required_text("query_file", self.query_file)).expanduser()
-            if not path.is_file():
-                raise ValueError(f"query_file {str(path)!r} does not exist or is not a file; check the path.")
+            path = job_inputs.local_path("query_file", self.query_file, job_inputs.dag_folder(context))
             text = path.read_text(encoding="utf-8")
             if not text.strip():
-                raise ValueError(f"query_file {str(path)!r} is empty: the job needs a script.")
+                raise StudioInputError(f"query_file {str(path)!r} is empty: the job needs a script.")
             return text
         if not isinstance(self.query, str) or not self.query.strip():
-            raise ValueError(f"query must be a non-empty script text, got {self.query!r}.")
+            raise StudioInputError(f"query must be a non-empty script text, got {self.query!r}.")
         return self.query
 
     def get_query_type(self) -> str:
@@ -237,12 +298,39 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             return str(self.query_name)
         return Path(str(self.query_file)).name if self.query_file else None
 
+    def _environment(self, context: Context, base: Path | None) -> dict[str, str]:
+        values: dict[str, str] = {}
+        # A recurring task runs outside any DAG run: no run's identity (it would also change its settings).
+        if self.pass_airflow_context and not self.cron_expression:
+            values.update(job_inputs.airflow_environment(context, with_params=self.pass_dag_params))
+        if self.env_file:
+            values.update(job_inputs.read_env_file(job_inputs.local_path("env_file", self.env_file, base)))
+        if self.environment:
+            for line in check.environment(self.environment).splitlines():
+                key, _, value = line.partition("=")
+                values[key] = value
+        return values
+
+    def _requirements(self, base: Path | None) -> str | None:
+        lines: list[str] = []
+        if self.requirements_file:
+            path = job_inputs.local_path("requirements_file", self.requirements_file, base)
+            lines.extend(job_inputs.read_requirements_file(path))
+        if self.requirements:
+            lines.extend(check.lines("requirements", self.requirements).splitlines())
+        return "\n".join(lines) or None
+
     def _job_arguments(self, context: Context) -> dict[str, Any]:
         """Every ``create_job`` argument but the name and the uploaded files, checked; nothing is sent."""
+        base = job_inputs.dag_folder(context)
         check.not_both(
             ("compute_cluster_name", "compute_cluster_id"),
             (self.compute_cluster_name, self.compute_cluster_id),
         )
+        start_after = self.start_after
+        if self.cron_expression and not start_after:
+            start_after = datetime.now(timezone.utc)  # as the CLI does: from now on
+        environment = self._environment(context, base)
         arguments: dict[str, Any] = {
             "query": self.get_query(context),
             "query_type": self.get_query_type(),
@@ -255,27 +343,19 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             "credentials_name": self.credentials_name or None,
             "reset": self.reset,
             "rerun_from_job_id": self.rerun_from_job_id or None,
+            "requirements": self._requirements(base),
+            "environment": check.environment(environment) if environment else None,
+            "start_after": check.iso_datetime("start_after", start_after) if start_after else None,
+            "cron_expression": (
+                check.cron_expression("cron_expression", str(self.cron_expression)) if self.cron_expression else None
+            ),
         }
-        if self.environment:
-            arguments["environment"] = check.environment(self.environment)
-        if self.requirements:
-            arguments["requirements"] = check.lines("requirements", self.requirements)
-        if self.start_after:
-            arguments["start_after"] = check.iso_datetime("start_after", self.start_after)
-        if self.cron_expression:
-            arguments["cron_expression"] = check.cron_expression("cron_expression", str(self.cron_expression))
         return {key: value for key, value in arguments.items() if value is not None}
 
-    def _local_files(self) -> list[Path]:
-        if not self.files:
-            return []
-        if isinstance(self.files, (str, bytes)) or not isinstance(self.files, Sequence):
-            raise ValueError(f"files must be a list of local paths, got {self.files!r}.")
-        paths = [Path(str(item)).expanduser() for item in self.files]
-        for path in paths:
-            if not path.is_file():
-                raise ValueError(f"files: {str(path)!r} does not exist or is not a file; check the path.")
-        return paths
+    def _uploads(self, context: Context) -> tuple[list[Path], list[str]]:
+        paths = job_inputs.local_paths("files", self.files, job_inputs.dag_folder(context))
+        ids = check.id_list("file_ids", self.file_ids) if self.file_ids else []
+        return paths, ids
 
     @property
     def scheduled(self) -> bool:
@@ -284,16 +364,37 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
 
     # ---- submission ------------------------------------------------------------------------------
 
-    def _job_kind(self, arguments: dict[str, Any], files: list[Path], marker: str) -> RemoteKind[Job]:
+    def _create(self, arguments: dict[str, Any], uploads: tuple[list[Path], list[str]], name: str) -> Job:
+        paths, ids = uploads
+        uploaded = [self.hook.upload_file(file=path).id for path in paths]
+        if uploaded:
+            self.log.info("Uploaded %d file(s) for the job: ids %s.", len(uploaded), ", ".join(uploaded))
+        job: Job = self.hook.create_job(query_name=name, files=[*uploaded, *ids] or None, **arguments)
+        return job
+
+    def _job_kind(self, arguments: dict[str, Any], uploads: tuple[list[Path], list[str]], marker: str) -> RemoteKind[Job]:
         name = with_marker(self.get_query_name(), marker)
         scheduled = self.scheduled
 
-        def create() -> Job:
-            uploaded = [self.hook.upload_file(file=path).id for path in files]
-            if uploaded:
-                self.log.info("Uploaded %d file(s) for the job: ids %s.", len(uploaded), ", ".join(uploaded))
-            job: Job = self.hook.create_job(query_name=name, files=uploaded or None, **arguments)
-            return job
+        def create(failed: Job | None) -> Job:
+            given = dict(arguments)
+            continuing = (
+                failed is not None
+                and self.retry_from_checkpoint
+                and failed.status in (JobStatus.FAILED, JobStatus.CANCELED)
+                and not self.rerun_from_job_id
+                and not self.reset
+            )
+            if continuing:
+                assert failed is not None
+                given["rerun_from_job_id"] = failed.id
+                self.log.info(
+                    "Continuing from Studio job %s (%s in an earlier try): Studio resumes from its "
+                    "checkpoints (retry_from_checkpoint=False starts over).",
+                    failed.id,
+                    failed.status.value,
+                )
+            return self._create(given, uploads, name)
 
         return RemoteKind(
             noun="Studio job",
@@ -306,15 +407,23 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
 
     def submit(self, context: Context) -> Submission[Job]:
         """Validate everything, then own exactly one job for this task (the submission rule)."""
-        arguments = self._job_arguments(context)
-        files = self._local_files()
-        marker = task_marker(context)
+        with input_errors():
+            arguments = self._job_arguments(context)
+            uploads = self._uploads(context)
+        marker = task_marker(context, self.hook.config.token)
+        if self.cron_expression:
+            job, decision = register_recurring(
+                self.hook, context, arguments, lambda name: self._create(arguments, uploads, name),
+                self.get_query_name(), log=self.log,
+            )
+            return Submission(job, job.id, decision)
         return submit_once(
-            self._job_kind(arguments, files, marker),
+            self._job_kind(arguments, uploads, marker),
             marker=marker,
             state_key=JOB_ID_STATE_KEY,
             store=task_state_store(context),
             log=self.log,
+            earlier=earlier_tries(context),
         )
 
     # ---- execution -------------------------------------------------------------------------------
@@ -332,11 +441,7 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             "Studio job %s (%s): %s, status %s.", job.id, submission.decision.value, url, job.status.value
         )
 
-        if (
-            submission.decision is Decision.ALREADY_SUCCEEDED
-            or self.scheduled
-            or not self.wait_for_completion
-        ):
+        if submission.decision is Decision.ALREADY_SUCCEEDED or self.scheduled or not self.wait_for_completion:
             if self.scheduled:
                 self.log.info("Registered the scheduled Studio job %s; not waiting for its runs.", job.id)
             return self.record_studio_datasets(context, self.summarize(job))
@@ -356,6 +461,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             cancel_on_kill=self.cancel_on_kill,
             max_log_lines=self.max_log_lines,
             max_log_bytes=self.max_log_bytes,
+            deferred_at=time.time(),
+            **self.trigger_options(context),
         )
         writer = None
         if self.stream_logs:
@@ -370,9 +477,18 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
                 poll_interval=self.poll_interval,
                 use_websocket=self.use_websocket,
                 writer=writer,
+                **self.wait_options(context),
             ),
         )
         return self.finish(context, result)
+
+    def trigger_options(self, context: Context) -> dict[str, Any]:
+        """More :class:`~studio_provider.triggers.job.StudioJobTrigger` arguments (a subclass's)."""
+        return {}
+
+    def wait_options(self, context: Context) -> dict[str, Any]:
+        """More :func:`~studio_provider.client.waiting.wait_for_job` arguments for the worker path."""
+        return {}
 
     def _write(self, line: str) -> None:
         self.log.info("%s", line)
@@ -381,14 +497,15 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         """The task's outcome: the summary dict when the job completed (its dataset versions recorded as
         asset events), an exception otherwise."""
         self.job_id = self.remote_id = result.job_id
+        self.last_result = result
         where = result.job_url or "(no URL)"
         if result.end is WaitEnd.DEADLINE:
             deadline = Deadline(result.deadline).describe()
             self.stop_remote(result.job_id, f"its deadline {deadline} passed")
             last = f", last status {result.status}" if result.status else ""
             raise StudioDeadlinePassedError(
-                f"Studio job {result.job_id} ({where}{last}) did not finish by its deadline {deadline}; "
-                f"it was cancelled.",
+                f"Studio job {result.job_id} ({where}{last}) did not finish by its deadline {deadline} "
+                f"({self.deadline_source()}); it was cancelled.",
                 remote_id=result.job_id,
                 url=result.job_url,
                 status=result.status,
@@ -400,18 +517,30 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
                 url=result.job_url,
                 status=result.status,
             )
+        job = self.hook.get_job(job_id=result.job_id)
+        if result.job_status is not JobStatus.COMPLETE:
+            raise self.failure(job, result)
+        return self.record_studio_datasets(context, self.summarize(job))
+
+    def failure(self, job: Job, result: JobWaitResult) -> StudioJobFailedError:
+        """The error of a job that ended other than COMPLETE, with what Studio said about it."""
         status = result.job_status
-        if status is not JobStatus.COMPLETE:
-            details = f"exit code {result.exit_code}" if result.exit_code is not None else "no exit code"
-            message = result.error_message or "Studio gave no error message"
-            raise StudioJobFailedError(
-                f"Studio job {result.job_id} ended with status {status.value} ({details}): {message}. "
-                f"See {where}",
-                remote_id=result.job_id,
-                url=result.job_url,
-                status=status.value,
-            )
-        return self.record_studio_datasets(context, self.summarize(self.hook.get_job(job_id=result.job_id)))
+        exit_code = result.exit_code if result.exit_code is not None else job.exit_code
+        details = f"exit code {exit_code}" if exit_code is not None else "no exit code"
+        message = result.error_message or job.error_message or "Studio gave no error message"
+        stack = job.raw.get("error_stack")
+        return StudioJobFailedError(
+            f"Studio job {result.job_id} ended with status {status.value} ({details}): {message}. "
+            f"See {result.job_url or '(no URL)'}",
+            remote_id=result.job_id,
+            url=result.job_url,
+            status=status.value,
+            exit_code=exit_code,
+            error_message=cap(message),
+            error_stack=cap(stack) if isinstance(stack, str) and stack else None,
+            metrics=studio_field(job, "metrics"),
+            params=studio_field(job, "params"),
+        )
 
     def summarize(self, job: Job) -> dict[str, Any]:
         """The task's return value for a job (the dataset versions only for a completed one)."""
@@ -426,6 +555,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             "status": job.status.value,
             "exit_code": job.exit_code,
             "duration_seconds": _seconds_between(job.started_at, job.finished_at),
+            "metrics": studio_field(job, "metrics"),
+            "params": studio_field(job, "params"),
             "dataset_versions": versions,
         }
 

@@ -9,14 +9,20 @@ The rule, in order:
 
 1. **Remembered id.** On Airflow 3.3+ the task's ``task_state_store`` (shared by all tries of one task
    instance, as ``airflow.sdk.ResumableJobMixin`` uses it) may hold the id an earlier try created.
-2. **Marker.** Otherwise (Airflow 3.1/3.2, or a crash between "created" and "remembered") the newest
-   object whose name carries the task's deterministic marker (see :func:`task_marker`) is looked up.
+2. **Marker.** Otherwise, *and only when there was an earlier try* (Airflow 3.1/3.2, or a crash between
+   "created" and "remembered"), the newest object whose name carries the task's marker (see
+   :func:`task_marker`) is looked up. A first try never adopts anything.
 3. What was found decides: **active** → reconnect to it; **succeeded** → return it without creating
-   anything; **failed** (or gone) → create a new one.
+   anything; **failed** (or gone) → create a new one, told of the failed one (a job then continues from
+   its checkpoints).
 4. **Create**, then remember the id at once (before any waiting).
 5. A create whose response was lost (:class:`~studio_provider.client.StudioOutcomeUnknownError`) is
    never repeated blindly: the marker is looked up first; only when no new object bears it is the
    create sent once more, and a second lost response is raised.
+
+**The marker is secret.** It is an HMAC of the task instance's identity keyed with the connection's
+Studio token: another member of the team, even one running the same DAG with a token of their own,
+cannot compute it, so cannot plant an object for a task to adopt.
 
 The consequence DAG authors see: within one DAG run, a task that already completed its Studio object
 returns it again when it is cleared or retried, as ``ResumableJobMixin`` does; a failed one is replaced.
@@ -25,6 +31,7 @@ returns it again when it is cleared or retried, as ``ResumableJobMixin`` does; a
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,7 +84,8 @@ class RemoteKind(Generic[T]):
     :param noun: what the object is called in log lines, such as ``"Studio job"``.
     :param get: read an object by id; raises :class:`~studio_provider.client.StudioNotFoundError` when gone.
     :param find: the newest object whose name carries the marker, or ``None``.
-    :param create: create a new object (its name must carry the marker, see :func:`with_marker`).
+    :param create: create a new object (its name must carry the marker, see :func:`with_marker`), given
+        the failed object of an earlier try, if any.
     :param id_of: the object's id, as stored in the task state store.
     :param phase: whether the object is active, succeeded or failed (unknown states count as failed).
     """
@@ -85,7 +93,7 @@ class RemoteKind(Generic[T]):
     noun: str
     get: Callable[[str], T]
     find: Callable[[str], T | None]
-    create: Callable[[], T]
+    create: Callable[[T | None], T]
     id_of: Callable[[T], str]
     phase: Callable[[T], Phase]
 
@@ -109,27 +117,40 @@ class Submission(Generic[T]):
         return self.decision in (Decision.SUBMITTED, Decision.RECOVERED)
 
 
-def task_marker(context: Mapping[str, Any]) -> str:
-    """A short marker unique to one task instance (dag, task, run id, map index), the same on every try.
+def task_marker(context: Mapping[str, Any], secret: str) -> str:
+    """A short marker unique to one task instance (dag, task, run id, map index), the same on every try,
+    that only a holder of ``secret`` can compute.
 
     :param context: the Airflow task context.
+    :param secret: the connection's Studio token.
     """
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "")
     task_id = getattr(ti, "task_id", None) or getattr(context.get("task"), "task_id", "")
     run_id = getattr(ti, "run_id", None) or context.get("run_id", "")
     map_index = getattr(ti, "map_index", -1)
-    return marker_for(str(dag_id), str(task_id), str(run_id), int(map_index if map_index is not None else -1))
+    return marker_for(
+        secret, str(dag_id), str(task_id), str(run_id), int(map_index if map_index is not None else -1)
+    )
 
 
-def marker_for(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
-    """The marker of one task instance: ``airflow:`` and 16 hex digits of a hash of its identity.
+def marker_for(secret: str, dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """The marker of one task instance: ``airflow:`` and 16 hex digits of an HMAC-SHA256 of its identity,
+    keyed with ``secret``.
 
-    A hash keeps the name short and free of the run id's ``:`` and ``+``; the task is still readable in
-    Studio from the rest of the name.
+    A digest keeps the name short and free of the run id's ``:`` and ``+``; the task is still readable in
+    Studio from the rest of the name. The key makes it unforgeable by whoever lacks the token.
     """
     identity = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
-    return MARKER_PREFIX + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+    digest = hmac.new(secret.encode("utf-8"), identity.encode("utf-8"), hashlib.sha256).hexdigest()
+    return MARKER_PREFIX + digest[:16]
+
+
+def earlier_tries(context: Mapping[str, Any]) -> bool:
+    """Whether an earlier try of this task instance may have created something (try number above 1)."""
+    ti = context.get("ti") or context.get("task_instance")
+    try_number = getattr(ti, "try_number", None)
+    return not isinstance(try_number, int) or try_number > 1
 
 
 def with_marker(name: str | None, marker: str) -> str:
@@ -155,6 +176,7 @@ def submit_once(
     state_key: str,
     store: TaskStateStore | None,
     log: logging.Logger | Any,
+    earlier: bool = True,
 ) -> Submission[T]:
     """Own exactly one remote object for this task: reconnect, reuse, or create (see the module docstring).
 
@@ -164,10 +186,13 @@ def submit_once(
         a renamed key makes in-flight retries create a duplicate).
     :param store: ``context.get("task_state_store")``; ``None`` on Airflow before 3.3.
     :param log: where decisions are logged.
+    :param earlier: an earlier try may have created something (:func:`earlier_tries`); on a first try
+        nothing is looked up by the marker.
     :raises StudioOutcomeUnknownError: when two creates in a row lost their response and no object
         bearing the marker can be found.
     """
-    previous = _previous(kind, marker=marker, state_key=state_key, store=store, log=log)
+    previous = _previous(kind, marker=marker, state_key=state_key, store=store, log=log, earlier=earlier)
+    failed: T | None = None
     stale_ids: set[str] = set()
     if previous is not None:
         previous_id = kind.id_of(previous)
@@ -186,15 +211,16 @@ def submit_once(
             return Submission(previous, previous_id, Decision.ALREADY_SUCCEEDED)
         log.info("%s %s of an earlier try did not succeed: submitting a new one.", kind.noun, previous_id)
         stale_ids.add(previous_id)
+        failed = previous
 
-    remote, decision = _create(kind, marker=marker, stale_ids=stale_ids, log=log)
+    remote, decision = _create(kind, marker=marker, stale_ids=stale_ids, failed=failed, log=log)
     remote_id = kind.id_of(remote)
     _remember(store, state_key, remote_id)
     return Submission(remote, remote_id, decision)
 
 
 def _previous(
-    kind: RemoteKind[T], *, marker: str, state_key: str, store: TaskStateStore | None, log: Any
+    kind: RemoteKind[T], *, marker: str, state_key: str, store: TaskStateStore | None, log: Any, earlier: bool
 ) -> T | None:
     """The object an earlier try of this task created, if any."""
     stored = store.get(state_key) if store is not None else None
@@ -204,15 +230,19 @@ def _previous(
         except StudioNotFoundError:
             log.warning("%s %s remembered by an earlier try no longer exists.", kind.noun, stored)
             return None
+    if not earlier:
+        return None  # a first try: nothing of this task can exist, and nothing is adopted
     # Nothing remembered: Airflow before 3.3, or a crash between the create and the store write.
     return kind.find(marker)
 
 
-def _create(kind: RemoteKind[T], *, marker: str, stale_ids: set[str], log: Any) -> tuple[T, Decision]:
+def _create(
+    kind: RemoteKind[T], *, marker: str, stale_ids: set[str], failed: T | None, log: Any
+) -> tuple[T, Decision]:
     """Create, resolving a lost response by the marker before anything is sent again."""
     for attempt in (1, 2):
         try:
-            return kind.create(), Decision.SUBMITTED
+            return kind.create(failed), Decision.SUBMITTED
         except StudioOutcomeUnknownError as exc:
             log.warning(
                 "The response to creating the %s was lost (%s); looking for it by its marker %s before "
@@ -243,6 +273,7 @@ __all__ = [
     "RemoteKind",
     "Submission",
     "TaskStateStore",
+    "earlier_tries",
     "has_marker",
     "marker_for",
     "submit_once",

@@ -15,8 +15,10 @@ from studio_provider.client.waiting.datasets import failure_message
 from studio_provider.compat import task_state_store
 from studio_provider.exceptions import (
     StudioDatasetVersionFailedError,
-    StudioDeadlinePassedError,
+    StudioInputError,
+    StudioSensorTimeout,
     StudioTaskError,
+    input_errors,
 )
 from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.base import read_event
@@ -101,15 +103,19 @@ class StudioDatasetSensor(StudioBaseSensor):
     def _resolve(self) -> tuple[DatasetRef, VersionTarget]:
         """The dataset (without version) and the version target, checked; nothing is sent.
 
-        :raises ValueError: naming the parameter and the fix.
+        :raises StudioInputError: naming the parameter and the fix (a ``ValueError``; no retry).
         """
+        with input_errors():
+            return self._checked()
+
+    def _checked(self) -> tuple[DatasetRef, VersionTarget]:
         ref = dataset_ref(
             self.dataset, namespace=self.namespace, project=self.project, name=self.name, what="dataset"
         )
         version = self.version
         if ref.version is not None:
             if version is not None and VersionTarget(version=version).version != ref.version:
-                raise ValueError(
+                raise StudioInputError(
                     f"dataset {self.dataset!r} names version {ref.version}, but version={version!r}; "
                     f"pass one of them."
                 )
@@ -131,7 +137,7 @@ class StudioDatasetSensor(StudioBaseSensor):
             if isinstance(stored, dict) and stored.get("dataset") == str(ref):
                 return VersionTarget(after_version=stored.get("after"))
         elif self.mode == "reschedule":
-            raise ValueError(
+            raise StudioInputError(
                 f"{self.task_id}: waiting for 'a newer version' in reschedule mode needs Airflow 3.3+ "
                 f"(the task state store keeps the baseline); pass version= or min_version=, or use "
                 f"mode='poke' or deferrable=True."
@@ -190,9 +196,10 @@ class StudioDatasetSensor(StudioBaseSensor):
         ref, _ = self._resolve()
         target = self._target(context, ref)
         verdict, version = target.judge(find_dataset(self.hook, ref))
-        if self._judge(ref, target, verdict, version):
-            assert version is not None
-            return version.to_dict()
+        with self.ending():
+            if self._judge(ref, target, verdict, version):
+                assert version is not None
+                return version.to_dict()
         self.defer(
             trigger=StudioDatasetTrigger(
                 str(ref),
@@ -212,9 +219,8 @@ class StudioDatasetSensor(StudioBaseSensor):
         """Judge the trigger's event."""
         result = read_event(DatasetWaitResult, event)
         if result.end is WaitEnd.DEADLINE:
-            raise StudioDeadlinePassedError(
-                f"{result.message} The sensor's deadline was {Deadline(result.deadline).describe()}.",
-                remote_id=result.dataset,
+            raise StudioSensorTimeout(
+                f"{result.message} The sensor's deadline was {Deadline(result.deadline).describe()} (its timeout)."
             )
         if result.end is WaitEnd.ERROR:
             raise StudioTaskError(result.message, remote_id=result.dataset)

@@ -9,7 +9,12 @@ from studio_provider.client import JobStatus
 from studio_provider.client import validation as check
 from studio_provider.client.lookups import job_url
 from studio_provider.client.waiting import Deadline, JobWaitResult, WaitEnd
-from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError, StudioTaskError
+from studio_provider.exceptions import (
+    StudioSensorFailedError,
+    StudioSensorTimeout,
+    StudioTaskError,
+    input_errors,
+)
 from studio_provider.links import JOB_URL_XCOM_KEY, StudioJobLink
 from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.base import read_event
@@ -38,8 +43,8 @@ def parse_statuses(name: str, values: Iterable[str | JobStatus] | str | JobStatu
 
 
 class StudioJobSensor(StudioBaseSensor):
-    """Wait until a Studio job reaches one of ``target_statuses``; fail at once when it ends in a status
-    that is not a target (FAILED or CANCELED, unless those are targets).
+    """Wait until a Studio job reaches one of ``target_statuses``; fail at once, without retries, when it
+    ends in a status that is not a target (FAILED or CANCELED, unless those are targets).
 
     Works in ``poke`` and ``reschedule`` modes, and deferred (``deferrable=True``), where the trigger
     enforces the same deadline: the sensor's ``timeout``, as an absolute deadline from the first poke.
@@ -65,10 +70,12 @@ class StudioJobSensor(StudioBaseSensor):
     ) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
-        self.target_statuses = parse_statuses("target_statuses", target_statuses)
+        with input_errors():
+            self.target_statuses = parse_statuses("target_statuses", target_statuses)
 
     def _job_id(self) -> str:
-        return str(check.required_text("job_id", self.job_id)).strip()
+        with input_errors():
+            return str(check.required_text("job_id", self.job_id)).strip()
 
     def _judge(self, job_id: str, status: JobStatus, url: str | None, message: str | None = None) -> bool:
         """``True`` at a target; raises when the job ended elsewhere; ``False`` to keep waiting."""
@@ -78,7 +85,7 @@ class StudioJobSensor(StudioBaseSensor):
         if not status.is_terminal:
             return False  # still moving; an unknown status is never counted as success either
         targets = ", ".join(sorted(s.value for s in self.target_statuses))
-        raise StudioJobFailedError(
+        raise StudioSensorFailedError(
             f"Studio job {job_id} ended with status {status.value}, not one of the awaited {targets}"
             f"{': ' + message if message else ''}. See {url or '(no URL)'}",
             remote_id=job_id,
@@ -104,8 +111,9 @@ class StudioJobSensor(StudioBaseSensor):
         job = self.hook.get_job(job_id=job_id)
         url = job_url(self.hook.config, job)
         context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=url)
-        if self._judge(job_id, job.status, url, job.error_message):
-            return job.status.value
+        with self.ending():
+            if self._judge(job_id, job.status, url, job.error_message):
+                return job.status.value
         deadline = Deadline.after(self.timeout)
         self.defer(
             trigger=StudioJobTrigger(
@@ -128,13 +136,10 @@ class StudioJobSensor(StudioBaseSensor):
         """Judge the trigger's event."""
         result = read_event(JobWaitResult, event)
         if result.end is WaitEnd.DEADLINE:
-            raise StudioDeadlinePassedError(
+            raise StudioSensorTimeout(
                 f"Studio job {result.job_id} ({result.job_url or 'no URL'}) did not reach "
                 f"{', '.join(sorted(s.value for s in self.target_statuses))} by the sensor's deadline "
-                f"{Deadline(result.deadline).describe()}.",
-                remote_id=result.job_id,
-                url=result.job_url,
-                status=result.status,
+                f"{Deadline(result.deadline).describe()} (its timeout); the job goes on."
             )
         if result.end is WaitEnd.ERROR:
             raise StudioTaskError(result.message, remote_id=result.job_id, url=result.job_url)

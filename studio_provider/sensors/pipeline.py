@@ -9,7 +9,12 @@ from studio_provider.client import Pipeline, PipelineStatus
 from studio_provider.client import validation as check
 from studio_provider.client.lookups import pipeline_url
 from studio_provider.client.waiting import Deadline, PipelineWaitResult, WaitEnd
-from studio_provider.exceptions import StudioDeadlinePassedError, StudioPipelineFailedError, StudioTaskError
+from studio_provider.exceptions import (
+    StudioSensorFailedError,
+    StudioSensorTimeout,
+    StudioTaskError,
+    input_errors,
+)
 from studio_provider.links import PIPELINE_URL_XCOM_KEY, StudioPipelineLink
 from studio_provider.sensors.base import StudioBaseSensor
 from studio_provider.triggers.base import read_event
@@ -69,11 +74,12 @@ class StudioPipelineSensor(StudioBaseSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check.not_both(("pipeline_id", "pipeline_name"), (pipeline_id, pipeline_name))
-        check.one_of(("pipeline_id", "pipeline_name"), (pipeline_id, pipeline_name))
+        with input_errors():
+            check.not_both(("pipeline_id", "pipeline_name"), (pipeline_id, pipeline_name))
+            check.one_of(("pipeline_id", "pipeline_name"), (pipeline_id, pipeline_name))
+            self.target_statuses = parse_pipeline_statuses("target_statuses", target_statuses)
         self.pipeline_id = pipeline_id
         self.pipeline_name = pipeline_name
-        self.target_statuses = parse_pipeline_statuses("target_statuses", target_statuses)
 
     def _targets(self) -> str:
         return ", ".join(sorted(s.value for s in self.target_statuses))
@@ -85,7 +91,7 @@ class StudioPipelineSensor(StudioBaseSensor):
             return True
         if not status.is_terminal:
             return False  # still moving (an unknown status, too: never counted as success)
-        raise StudioPipelineFailedError(
+        raise StudioSensorFailedError(
             f"Studio pipeline {pipeline_id} ended {status.value}, not one of the awaited {self._targets()}"
             f"{': ' + message if message else ''}. See {url}",
             remote_id=pipeline_id,
@@ -118,8 +124,9 @@ class StudioPipelineSensor(StudioBaseSensor):
         if not self.deferrable:
             return self.poke_until_done(context)
         pipeline, url = self._read(context)
-        if self._judge(pipeline.pipeline_id, pipeline.status, url, pipeline.error_message):
-            return pipeline.status.value
+        with self.ending():
+            if self._judge(pipeline.pipeline_id, pipeline.status, url, pipeline.error_message):
+                return pipeline.status.value
         self.defer(
             trigger=StudioPipelineTrigger(
                 pipeline.pipeline_id,
@@ -140,12 +147,9 @@ class StudioPipelineSensor(StudioBaseSensor):
         result = read_event(PipelineWaitResult, event)
         url = result.url or pipeline_url(self.hook.config, result.pipeline_id)
         if result.end is WaitEnd.DEADLINE:
-            raise StudioDeadlinePassedError(
+            raise StudioSensorTimeout(
                 f"Studio pipeline {result.pipeline_id} ({url}) did not reach {self._targets()} by the "
-                f"sensor's deadline {Deadline(result.deadline).describe()}.",
-                remote_id=result.pipeline_id,
-                url=url,
-                status=result.status,
+                f"sensor's deadline {Deadline(result.deadline).describe()} (its timeout); the run goes on."
             )
         if result.end is WaitEnd.ERROR:
             raise StudioTaskError(result.message, remote_id=result.pipeline_id, url=url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -15,10 +17,16 @@ from studio_provider.client.waiting import (
     cancel_job,
     wait_for_job,
 )
+from studio_provider.compat import aget_task_xcom, aset_task_xcom
 from studio_provider.hooks.studio import DEFAULT_CONN_ID
 from studio_provider.triggers.base import StudioTrigger
 
 _DEFAULT_LIMITS = LogLimits()
+#: The XCom (of the deferred task's try) holding the id of the last log line written: a trigger rebuilt
+#: after a triggerer restart resumes after it instead of writing the job's log again (Airflow 3.3+).
+CHECKPOINT_XCOM_KEY = "studio_last_log_id"
+#: Seconds between two checkpoints while lines are written.
+CHECKPOINT_SECONDS = 5.0
 
 
 class StudioJobTrigger(StudioTrigger):
@@ -45,6 +53,10 @@ class StudioJobTrigger(StudioTrigger):
     :param target_statuses: also stop at these statuses (names), for sensors.
     :param max_log_lines: log lines of the job written to the task log at most.
     :param max_log_bytes: bytes of the job's log written to the task log at most.
+    :param catch: a log line starting with this text is caught instead of written, and its rest sent
+        back in the event (the ``@task.datachain_studio`` function's return value).
+    :param deferred_at: when the task deferred (epoch seconds): a trigger started later than a checkpoint
+        period after it may be a rebuilt one, and looks for a log checkpoint first.
     """
 
     fields: ClassVar[tuple[str, ...]] = (
@@ -61,6 +73,8 @@ class StudioJobTrigger(StudioTrigger):
         "target_statuses",
         "max_log_lines",
         "max_log_bytes",
+        "catch",
+        "deferred_at",
     )
     kill_option: ClassVar[str] = "cancel_on_kill"
 
@@ -80,6 +94,8 @@ class StudioJobTrigger(StudioTrigger):
         target_statuses: Sequence[str] | None = None,
         max_log_lines: int = _DEFAULT_LIMITS.max_lines,
         max_log_bytes: int = _DEFAULT_LIMITS.max_bytes,
+        catch: str | None = None,
+        deferred_at: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_id = str(job_id)
@@ -95,6 +111,8 @@ class StudioJobTrigger(StudioTrigger):
         self.target_statuses = None if target_statuses is None else [str(s) for s in target_statuses]
         self.max_log_lines = int(max_log_lines)
         self.max_log_bytes = int(max_log_bytes)
+        self.catch = catch
+        self.deferred_at = None if deferred_at is None else float(deferred_at)
 
     @property
     def awaited(self) -> str:  # type: ignore[override]
@@ -110,18 +128,62 @@ class StudioJobTrigger(StudioTrigger):
         if self.stream_logs:
             limits = LogLimits(max_lines=self.max_log_lines, max_bytes=self.max_log_bytes)
             writer = self.log_writer(LOG_PREFIX.format(job_id=self.job_id), limits)
-        return await wait_for_job(
-            client,
-            self.job_id,
-            job_url=self.job_url,
-            deadline=Deadline(self.deadline),
-            after_log_id=self.last_log_id,
-            poll_interval=self.poll_interval,
-            use_websocket=self.use_websocket,
-            writer=writer,
-            on_line=self._written,
-            target_statuses=[JobStatus.parse(s) for s in self.target_statuses or ()],
-        )
+            if self.deferred_at is None or time.time() - self.deferred_at > CHECKPOINT_SECONDS:
+                # Perhaps rebuilt after a triggerer restart (a fresh trigger skips the read).
+                await self._resume_from_checkpoint()
+        checkpoints = asyncio.ensure_future(self._checkpoints()) if writer is not None else None
+        try:
+            return await wait_for_job(
+                client,
+                self.job_id,
+                job_url=self.job_url,
+                deadline=Deadline(self.deadline),
+                after_log_id=self.last_log_id,
+                poll_interval=self.poll_interval,
+                use_websocket=self.use_websocket,
+                writer=writer,
+                on_line=self._written,
+                catch=self.catch,
+                target_statuses=[JobStatus.parse(s) for s in self.target_statuses or ()],
+            )
+        finally:
+            if checkpoints is not None:
+                checkpoints.cancel()
+
+    # ---- where the log stands, across a triggerer restart (Airflow 3.3+) -----------------------------
+
+    async def _resume_from_checkpoint(self) -> None:
+        """Resume after the last line an earlier run of this trigger (a dead triggerer) checkpointed."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return
+        try:
+            stored = await aget_task_xcom(ti, CHECKPOINT_XCOM_KEY)
+        except Exception as exc:  # a convenience: without it, the log is written from the start again
+            self.log.info("Could not read the log checkpoint of Studio job %s (%s).", self.job_id, exc)
+            return
+        if isinstance(stored, int) and not isinstance(stored, bool) and stored > (self.last_log_id or 0):
+            self.log.info("Resuming the log of Studio job %s after line %d (checkpointed).", self.job_id, stored)
+            self.last_log_id = stored
+
+    async def _checkpoints(self) -> None:
+        """Every :data:`CHECKPOINT_SECONDS`, store the id of the last line written, when it moved."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return
+        stored = self.last_log_id
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            current = self.last_log_id
+            if current is None or current == stored:
+                continue
+            try:
+                if not await aset_task_xcom(ti, CHECKPOINT_XCOM_KEY, current):
+                    return
+            except Exception as exc:
+                self.log.info("Could not checkpoint the log of Studio job %s (%s).", self.job_id, exc)
+                return
+            stored = current
 
     def _written(self, line: LogLine) -> None:
         self.last_log_id = line.id

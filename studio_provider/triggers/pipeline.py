@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from studio_provider.client import AsyncStudioClient, PipelineStatus
+from studio_provider.client.lookups.ownership import note_pause
 from studio_provider.client.waiting import (
     Deadline,
     LogLimits,
@@ -41,6 +42,8 @@ class StudioPipelineTrigger(StudioTrigger):
     :param use_websocket: follow those logs over the WebSocket (``False``: REST polling).
     :param pause_on_kill: pause the run when a user marks the deferred task failed or success or clears
         it (``on_kill``, Airflow 3.3+). Never on ``cleanup``. A sensor passes ``False``.
+    :param definition_name: the run's definition, on which a pause is noted (so a retry of the task
+        resumes the run it paused).
     :param max_log_lines: log lines of each job run written to the task log at most.
     :param max_log_bytes: bytes of each job run's log written to the task log at most.
     """
@@ -56,6 +59,7 @@ class StudioPipelineTrigger(StudioTrigger):
         "stream_logs",
         "use_websocket",
         "pause_on_kill",
+        "definition_name",
         "max_log_lines",
         "max_log_bytes",
     )
@@ -74,6 +78,7 @@ class StudioPipelineTrigger(StudioTrigger):
         stream_logs: bool = False,
         use_websocket: bool = True,
         pause_on_kill: bool = True,
+        definition_name: str | None = None,
         max_log_lines: int = _DEFAULT_LIMITS.max_lines,
         max_log_bytes: int = _DEFAULT_LIMITS.max_bytes,
     ) -> None:
@@ -88,6 +93,7 @@ class StudioPipelineTrigger(StudioTrigger):
         self.stream_logs = bool(stream_logs)
         self.use_websocket = bool(use_websocket)
         self.pause_on_kill = bool(pause_on_kill)
+        self.definition_name = definition_name
         self.max_log_lines = int(max_log_lines)
         self.max_log_bytes = int(max_log_bytes)
 
@@ -125,6 +131,8 @@ class StudioPipelineTrigger(StudioTrigger):
         )
 
     async def stop_remote(self, client: AsyncStudioClient) -> None:
+        if self.definition_name:
+            await note_pause(client, self.definition_name, self.pipeline_id)
         await pause_run(client, self.pipeline_id, log=self.log, reason="the deferred task was killed")
 
 

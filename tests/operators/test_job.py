@@ -208,17 +208,20 @@ def test_uploads_files_and_reads_query_file(hook: StudioHook, tmp_path: Path) ->
     assert job.name.startswith("step.sh [airflow:") and len(job.raw["files"]) == 1
 
 
-def test_cron_job_is_registered_without_waiting(hook: StudioHook) -> None:
-    ti = FakeTaskInstance()
-    op = run_op(query="print(1)", cron_expression="0 3 * * *", environment=lines_env(["x"]))
-    result = op.execute(task_context(ti))
-    assert result["status"] == "TASK" and result["dataset_versions"] == []
-    # A retry does not register a second schedule.
-    assert (
-        run_op(query="print(1)", cron_expression="0 3 * * *").execute(task_context(ti))["job_id"]
-        == (result["job_id"])
-    )
-    assert len(jobs_of(hook, ti)) == 1
+def test_cron_job_is_one_recurring_task_per_airflow_task(hook: StudioHook) -> None:
+    """Every DAG run executes the task; it keeps one recurring Studio task, replacing it only when its
+    settings change (and the first run starts from now, as the CLI does)."""
+    runs = [FakeTaskInstance(run_id=f"scheduled__2026-12-0{day}T00:00:00+00:00") for day in (1, 2, 3)]
+    first = run_op(query="print(1)", cron_expression="0 3 * * *").execute(task_context(runs[0]))
+    assert first["status"] == "TASK" and first["dataset_versions"] == []
+    assert hook.get_job(job_id=first["job_id"]).raw.get("start_after")  # defaults to now
+    again = run_op(query="print(1)", cron_expression="0 3 * * *").execute(task_context(runs[1]))
+    assert again["job_id"] == first["job_id"]
+    changed = run_op(query="print(2)", cron_expression="0 3 * * *").execute(task_context(runs[2]))
+    assert changed["job_id"] != first["job_id"]
+    assert hook.get_job(job_id=first["job_id"]).status is JobStatus.CANCELED
+    recurring = [job for job in hook.list_jobs(limit=100) if job.status is JobStatus.TASK]
+    assert [job.id for job in recurring] == [changed["job_id"]]
 
 
 def test_on_kill_cancels_the_job_waited_on_the_worker(hook: StudioHook) -> None:

@@ -60,7 +60,9 @@ def test_settings_are_applied_to_the_definition(emulator: EmulatorServer, lineag
     result = op.execute(task_context(ti))
     assert result["status"] == "PENDING" and result["is_definition"] is True
     definition = StudioHook().get_pipeline(pipeline_id=ti.xcom["pipeline_id"])
-    assert definition.raw["environment_variables"] == {"MODE": "full"}
+    environment = definition.raw["environment_variables"]
+    assert environment.pop("AIRFLOW_STUDIO_TASK").startswith("airflow:")  # the task's marker, merged in
+    assert environment == {"MODE": "full"}
     assert definition.raw["workers"] == 2 and definition.raw["priority"] == 1
     assert pipelines(emulator, definition=False) == []
 

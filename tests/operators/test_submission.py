@@ -56,7 +56,7 @@ def job_kind(hook: StudioHook, marker: str, environment: dict[str, str]) -> Remo
         noun="Studio job",
         get=lambda job_id: hook.get_job(job_id=job_id),
         find=find,
-        create=lambda: hook.create_job(
+        create=lambda _failed: hook.create_job(
             query="print(1)", query_name=with_marker("q.py", marker), environment=environment
         ),
         id_of=lambda job: job.id,
@@ -85,9 +85,9 @@ def hook(studio_connection: Callable[..., str], fresh_emulator: EmulatorServer) 
 
 
 def test_marker_is_deterministic_and_short() -> None:
-    one = marker_for("dag", "task", "manual__2026-01-01T00:00:00+00:00", -1)
-    assert one == marker_for("dag", "task", "manual__2026-01-01T00:00:00+00:00", -1)
-    assert one != marker_for("dag", "task", "manual__2026-01-01T00:00:00+00:00", 0)
+    one = marker_for("token", "dag", "task", "manual__2026-01-01T00:00:00+00:00", -1)
+    assert one == marker_for("token", "dag", "task", "manual__2026-01-01T00:00:00+00:00", -1)
+    assert one != marker_for("token", "dag", "task", "manual__2026-01-01T00:00:00+00:00", 0)
     assert one.startswith("airflow:") and len(one) == len("airflow:") + 16
     assert with_marker("etl.py", one) == f"etl.py [{one}]"
     assert with_marker(with_marker("etl.py", one), one) == f"etl.py [{one}]"
@@ -96,7 +96,7 @@ def test_marker_is_deterministic_and_short() -> None:
 
 @pytest.mark.parametrize("with_store", [True, False], ids=["task_state_store", "marker_only"])
 def test_second_try_reconnects_then_reuses(hook: StudioHook, with_store: bool) -> None:
-    marker = marker_for("d", "t", f"run-{with_store}")
+    marker = marker_for("token", "d", "t", f"run-{with_store}")
     store = DictStore() if with_store else None
     kind = job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "1"})
 
@@ -117,7 +117,7 @@ def test_second_try_reconnects_then_reuses(hook: StudioHook, with_store: bool) -
 
 
 def test_failed_job_is_replaced(hook: StudioHook) -> None:
-    marker = marker_for("d", "t", "failed")
+    marker = marker_for("token", "d", "t", "failed")
     store = DictStore()
     failing = job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "0.2", "STUDIO_EMULATOR_EXIT_CODE": "3"})
     first = submit_once(failing, marker=marker, state_key=KEY, store=store, log=LOG)
@@ -136,9 +136,9 @@ def test_failed_job_is_replaced(hook: StudioHook) -> None:
 
 
 def test_crash_between_create_and_store_write_is_covered_by_the_marker(hook: StudioHook) -> None:
-    marker = marker_for("d", "t", "gap")
+    marker = marker_for("token", "d", "t", "gap")
     kind = job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "2"})
-    created = kind.create()  # as if the worker died before store.set
+    created = kind.create(None)  # as if the worker died before store.set
     store = DictStore()
     again = submit_once(kind, marker=marker, state_key=KEY, store=store, log=LOG)
     assert (again.decision, again.remote_id) == (Decision.RECONNECTED, created.id)
@@ -149,7 +149,7 @@ def test_lost_create_response_is_found_by_its_marker(
     hook: StudioHook, fresh_emulator: EmulatorServer
 ) -> None:
     fresh_emulator.injector.add_rule("lose_response", method="POST", path="/api/datachain/jobs/", count=1)
-    marker = marker_for("d", "t", "lost")
+    marker = marker_for("token", "d", "t", "lost")
     store = DictStore()
     result = submit_once(
         job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "1"}),
@@ -169,7 +169,7 @@ def test_lost_create_that_created_nothing_is_sent_once_more(
 ) -> None:
     # A 503 on create is an unknown outcome to the client; here the app never saw the request.
     fresh_emulator.injector.add_rule("error", method="POST", path="/api/datachain/jobs/", status=503, count=1)
-    marker = marker_for("d", "t", "nothing")
+    marker = marker_for("token", "d", "t", "nothing")
     result = submit_once(
         job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "1"}),
         marker=marker,
@@ -185,7 +185,7 @@ def test_lost_create_that_created_nothing_is_sent_once_more(
 def test_a_lost_response_after_a_failed_try_does_not_pick_the_old_job(
     hook: StudioHook, fresh_emulator: EmulatorServer
 ) -> None:
-    marker = marker_for("d", "t", "old-failed")
+    marker = marker_for("token", "d", "t", "old-failed")
     store = DictStore()
     failing = job_kind(hook, marker, {"STUDIO_EMULATOR_DURATION": "0.1", "STUDIO_EMULATOR_EXIT_CODE": "1"})
     old = submit_once(failing, marker=marker, state_key=KEY, store=store, log=LOG)

@@ -17,7 +17,7 @@ RESTART_JOB_TASKS = ("job_a", "job_b", "job_c", "job_d")
 WORDS_PER_JOB = 8
 PIPELINE_TASK = "pipeline"
 PIPELINE_DATASET = "af-features"
-JOB_SECONDS = 10
+JOB_SECONDS = 16  # long enough for a log checkpoint (every 5 s) before the kill
 WORKER_JOB_SECONDS = 20
 
 

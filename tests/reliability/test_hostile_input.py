@@ -256,7 +256,7 @@ def test_the_websocket_frame_reader_raises_only_studio_errors(messages: list[Any
                 if frame is None:
                     continue
                 frame.blobs = []  # blob URLs are fetched over the network: not here
-                await follower._frame_events(frame)
+                [_ async for _ in follower._frame_events(frame)]
         finally:
             await client.aclose()
 

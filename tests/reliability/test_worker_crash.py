@@ -21,14 +21,21 @@ from studio_provider.emulator import EmulatorServer
 from studio_provider.operators.submission import has_marker, marker_for
 from tests.reliability.airflow_cluster import AirflowCluster, all_text_files, db_dump, log_files, wait_until
 from tests.reliability.dag_templates import KILL_DAG_ID, WORKER_DAG_ID
-from tests.reliability.helpers import add_token_count, record, request_log, token_occurrences, true_status
+from tests.reliability.helpers import (
+    TOKEN,
+    add_token_count,
+    record,
+    request_log,
+    token_occurrences,
+    true_status,
+)
 from tests.studio_tasks import studio_lines
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 def task_jobs(emulator: EmulatorServer, dag_id: str, run_id: str, task_id: str) -> list[Any]:
-    marker = marker_for(dag_id, task_id, run_id)
+    marker = marker_for(TOKEN, dag_id, task_id, run_id)
     return emulator.call(lambda: [job for job in emulator.state.jobs.values() if has_marker(job.name, marker)])
 
 

@@ -17,7 +17,7 @@ from airflow.exceptions import TaskDeferred
 
 from studio_provider.client import JobStatus
 from studio_provider.emulator import EmulatorServer
-from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFailedError
+from studio_provider.exceptions import StudioSensorFailedError, StudioSensorTimeout
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.sensors.job import StudioJobSensor
 from tests.studio_tasks import FakeTaskInstance, collect_events, run_deferred, task_context
@@ -51,7 +51,7 @@ def test_fails_fast_on_a_failed_job_naming_it(hook: StudioHook) -> None:
         environment=simulated(0.2, STUDIO_EMULATOR_EXIT_CODE="2", STUDIO_EMULATOR_ERROR_MESSAGE="bad row"),
     )
     ti = FakeTaskInstance()
-    with pytest.raises(StudioJobFailedError) as failure:
+    with pytest.raises(StudioSensorFailedError) as failure:
         sensor(job.id, timeout=60).execute(task_context(ti))
     assert job.id in str(failure.value) and "FAILED" in str(failure.value) and "bad row" in str(failure.value)
     assert ti.xcom["job_url"] in str(failure.value)
@@ -82,11 +82,11 @@ def test_deferred_waits_for_a_non_terminal_target(hook: StudioHook) -> None:
 
 def test_deferred_fails_fast_and_obeys_the_deadline(hook: StudioHook) -> None:
     failed = hook.create_job(query="print(1)", environment=simulated(0.5, STUDIO_EMULATOR_EXIT_CODE="4"))
-    with pytest.raises(StudioJobFailedError, match="FAILED"):
+    with pytest.raises(StudioSensorFailedError, match="FAILED"):
         run_deferred(sensor(failed.id, deferrable=True, poll_interval=0.2), task_context())
 
     slow = hook.create_job(query="print(1)", environment=simulated(60))
-    with pytest.raises(StudioDeadlinePassedError, match=slow.id):
+    with pytest.raises(StudioSensorTimeout, match=slow.id):
         run_deferred(sensor(slow.id, deferrable=True, poll_interval=0.2, timeout=1), task_context())
     assert not hook.get_job(job_id=slow.id).status.is_terminal  # a sensor never cancels what it watches
 
@@ -118,7 +118,7 @@ def test_a_deferred_sensor_never_cancels_the_job_it_watches(hook: StudioHook, em
     assert trigger.serialize()[1]["cancel_on_kill"] is False
     asyncio.run(trigger.on_kill())  # a user marked the deferred sensor failed
     events = asyncio.run(collect_events(trigger))  # then it runs to the sensor's deadline
-    with pytest.raises(StudioDeadlinePassedError):
+    with pytest.raises(StudioSensorTimeout):
         waiting.execute_complete(task_context(), events[0].payload)
     assert hook.get_job(job_id=job.id).status is JobStatus.RUNNING
     cancels = [entry for entry in emulator.injector.requests() if str(entry["path"]).endswith("/cancel")]

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from studio_provider.emulator import EmulatorServer
-from studio_provider.exceptions import StudioDeadlinePassedError
+from studio_provider.exceptions import StudioSensorFailedError, StudioSensorTimeout
 from studio_provider.hooks.studio import StudioHook
-from studio_provider.operators.pipeline import StudioPipelineFailedError
 from studio_provider.sensors.pipeline import StudioPipelineSensor
 from studio_provider.triggers.pipeline import StudioPipelineTrigger
 from tests.emulator.helpers import wait_for
@@ -46,7 +45,7 @@ def test_a_failed_pipeline_fails_fast_unless_failed_is_a_target(
     wait_for(
         lambda: StudioHook().get_pipeline(pipeline_id=run.pipeline_id).status.is_terminal, what="the end"
     )
-    with pytest.raises(StudioPipelineFailedError, match="ended FAILED, not one of the awaited COMPLETED"):
+    with pytest.raises(StudioSensorFailedError, match="ended FAILED, not one of the awaited COMPLETED"):
         sensor(pipeline_id=run.pipeline_id).poke(task_context())
     assert sensor(pipeline_name=run.name, target_statuses="failed").poke(task_context()) is True
 
@@ -68,7 +67,7 @@ def test_deferred_mode_fails_at_the_sensor_deadline(
 ) -> None:
     set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=30)
     run = start_run(["stats"])
-    with pytest.raises(StudioDeadlinePassedError, match="did not reach COMPLETED by the sensor's deadline"):
+    with pytest.raises(StudioSensorTimeout, match="did not reach COMPLETED by the sensor's deadline"):
         run_deferred(sensor(pipeline_id=run.pipeline_id, deferrable=True, timeout=1.0), task_context())
     # A sensor only watches: the run goes on.
     assert StudioHook().get_pipeline(pipeline_id=run.pipeline_id).status.value == "RUNNING"
