@@ -57,7 +57,6 @@ EXAMPLES = ROOT / "dags_examples"
 #: same from one start to the next.
 DEFAULT_PORT = 8080
 DEFAULT_STUDIO_PORT = 8765
-DEFAULT_LOG_PORT = 8793
 #: Task slots of the LocalExecutor (one worker process each; Airflow's default is 32). Deferred tasks wait in
 #: the triggerer and take no slot.
 DEFAULT_PARALLELISM = 4
@@ -123,8 +122,8 @@ class Stack:
             from cryptography.fernet import Fernet
 
             self._secrets = {
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # HS512 wants 64 bytes or more
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(64),
                 "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             }
         return airflow_env(self.home, self.studio_url, env_connection=False, **self.settings(), **self._secrets)
@@ -172,7 +171,8 @@ class Stack:
 
     def check_ports(self) -> None:
         taken = [
-            f"{what} port {port} is in use (another `make up`, `make emulator` or Airflow?): stop it, or pass {flag}"
+            f"{what} port {port} is in use (another `make up`, `make emulator` or Airflow?): stop it, or choose "
+            f"another port: {flag} PORT (make up UP_ARGS=\"{flag} PORT\")"
             for what, port, flag in (
                 ("the Airflow UI", self.port, "--port"),
                 ("the Studio emulator", self.studio_port, "--studio-port"),
@@ -352,9 +352,9 @@ def parser() -> argparse.ArgumentParser:
         "in task logs and the connection's URL use it",
     )
     parser.add_argument(
-        "--log-port", type=int, default=DEFAULT_LOG_PORT, metavar="PORT",
-        help=f"the port of the log server on 127.0.0.1, which serves running tasks' logs to the UI "
-        f"(default {DEFAULT_LOG_PORT}, Airflow's)",
+        "--log-port", type=int, default=None, metavar="PORT",
+        help="the port of the log server on 127.0.0.1, which serves running tasks' logs to the API server "
+        "(default: a free one; nobody opens it by hand, and Airflow's 8793 is often taken by another Airflow)",
     )
     parser.add_argument(
         "--dags-folder", type=Path, default=None, metavar="DIR",

@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 from tools.local_studio import CONN_ID, TEAM, TOKEN, port_is_free  # noqa: E402
-from tools.stack import DEFAULT_LOG_PORT, DEFAULT_PORT, DEFAULT_STUDIO_PORT, PASSWORD, USER, Stack  # noqa: E402
+from tools.stack import DEFAULT_PORT, DEFAULT_STUDIO_PORT, PASSWORD, USER, Stack  # noqa: E402
 
 HOME = ROOT / "airflow-home" / "test-ui"
 SHOTS = HOME / "screenshots"
@@ -55,7 +55,7 @@ def stack() -> Iterator[Stack]:
     # `make up`'s ports when they are free, so the screenshots show the URLs a user sees; free ones otherwise.
     ports = {
         name: port if port_is_free(port) else None
-        for name, port in (("port", DEFAULT_PORT), ("studio_port", DEFAULT_STUDIO_PORT), ("log_port", DEFAULT_LOG_PORT))
+        for name, port in (("port", DEFAULT_PORT), ("studio_port", DEFAULT_STUDIO_PORT))
     }
     with Stack(HOME, **ports) as running:
         SHOTS.mkdir(parents=True, exist_ok=True)
