@@ -135,11 +135,11 @@ def test_connection_is_listed_and_its_test_button_works(stack: Stack, page: Any)
     assert "datachain_studio" in row.first.inner_text()
     row.first.get_by_role("button", name="Edit Connection").click()
     for label in ("Studio URL", "Token"):
-        assert page.get_by_text(label, exact=True).first.is_visible(), label
-    page.get_by_text("Extra Fields", exact=True).click()
-    assert page.get_by_text("Team", exact=True).first.is_visible()
+        page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "connection-form.png"), full_page=True)
+    page.get_by_text("Extra Fields", exact=True).click()
+    page.get_by_text("Team", exact=True).first.wait_for(timeout=30_000)
     page.keyboard.press("Escape")
 
     row.first.get_by_role("button", name="Test Connection").click()
