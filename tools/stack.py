@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             if os.getppid() != parent:  # the terminal or `make` went away without a signal
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
-        print("\nStopping ...", flush=True)
+        print("\nStopping (about 15 s) ...", flush=True)
         return 0
     except (StackError, TimeoutError, OSError) as exc:
         print(f"make up FAILED: {exc}", flush=True)
