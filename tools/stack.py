@@ -292,7 +292,7 @@ class Stack:
         body = {
             "connection_id": CONN_ID,
             "conn_type": "datachain_studio",
-            "description": "The local Studio emulator started by `make up`",
+            "description": "The local Studio emulator that make up started",
             "host": self.studio_url,
             "port": self.studio_port,
             "password": TOKEN,
@@ -310,9 +310,11 @@ class Stack:
             self._token = str(answer.json()["access_token"])
         return self._token
 
-    def client(self) -> httpx.Client:
-        """An httpx client on Airflow's REST API, logged in."""
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=30)
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An httpx client on Airflow's REST API, logged in, with ``timeout`` seconds per request."""
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=timeout
+        )
 
     def stop(self) -> None:
         """Stop every process of the stack (each whole process group), the emulator last."""
