@@ -11,7 +11,7 @@ and the emulator's state are wiped first. When any process of the stack stops un
 included), the stack says which one, shows the end of its output and stops the rest. Ctrl-C, SIGTERM or a
 closed terminal stops everything.
 
-`make test-ui` starts the same stack on free ports through the Stack class in this file.
+`make test-ui` starts the same stack (on these ports when they are free) through the Stack class in this file.
 """
 
 from __future__ import annotations
