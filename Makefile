@@ -11,11 +11,13 @@ PIP_FLAGS := -q --disable-pip-version-check
 # pip's per-index warnings about this machine's local mirrors are noise.
 QUIET_PIP := 2>&1 | grep -v "^WARNING: Location" || true
 
-.PHONY: help install test lint typecheck unit test-floor demo up test-ui docs docs-serve emulator bench clean
+.PHONY: help install test lint typecheck unit test-floor demo up airflow test-ui docs docs-serve emulator bench clean
 
 help:
 	@echo "make demo        - run the studio_etl_chain example DAG through Airflow against a local Studio"
 	@echo "make up          - Airflow (UI on http://127.0.0.1:8080, admin/admin) with the examples and a local Studio"
+	@echo "                   (DAGS_FOLDER=path for your own DAGs; UP_ARGS=\"--help\" for every option)"
+	@echo "make airflow     - Airflow's CLI against the running \`make up\`: make airflow ARGS=\"dags list\""
 	@echo "make test-ui     - start that stack, run the example, check the UI in headless Chromium"
 	@echo "make docs        - build the documentation site (mkdocs --strict) into build/site"
 	@echo "make test        - ruff, mypy and the whole test suite (creates .venv)"
@@ -73,8 +75,16 @@ test-floor: $(FLOOR_VENV)/.installed
 demo: install
 	@$(BIN)/python tools/demo.py
 
+# The stack: `make up`, `make up DAGS_FOLDER=~/my-dags`, `make up UP_ARGS="--port 8090"` (python tools/stack.py -h).
+UP_HOME := airflow-home/up
 up: install
-	@$(BIN)/python tools/stack.py $(UP_ARGS)
+	@$(BIN)/python tools/stack.py $(if $(DAGS_FOLDER),--dags-folder "$(DAGS_FOLDER)") $(UP_ARGS)
+
+# Airflow's CLI against the `make up` stack (its database, secrets and DAGs folder), from another terminal:
+# make airflow ARGS="connections test datachain_studio_default"
+airflow: install
+	@test -f $(UP_HOME)/airflow.env || { echo "No stack settings in $(UP_HOME)/airflow.env: start the stack with \`make up\` first."; exit 1; }
+	@. ./$(UP_HOME)/airflow.env && airflow $(ARGS)
 
 $(VENV)/.installed-ui: $(VENV)/.installed
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[test,ui]" $(QUIET_PIP)

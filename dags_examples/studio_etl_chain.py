@@ -42,7 +42,8 @@ with DAG(
     tags=["datachain-studio", "example"],
     doc_md=__doc__,
     default_args={
-        # Retrying is safe: a retry reconnects to the job its try created instead of submitting another.
+        # Retrying is safe: a retry reconnects to the job its try created
+        # instead of submitting another.
         "retries": 1,
         "retry_delay": timedelta(seconds=30),
     },
@@ -50,18 +51,25 @@ with DAG(
     # --8<-- [start:extract]
     extract = StudioRunJobOperator(
         task_id="extract_cities",
-        query_file=str(JOBS / "extract_cities.py"),  # the script's text becomes the job's query
-        files=[str(JOBS / "cities.csv")],  # uploaded first; the job finds it in its working directory
+        # the script's text becomes the job's query
+        query_file=str(JOBS / "extract_cities.py"),
+        # uploaded first; the job finds it in its working directory
+        files=[str(JOBS / "cities.csv")],
         environment={"AIRFLOW_RUN_ID": "{{ run_id }}"},
         deferrable=True,  # wait in the triggerer, not on a worker slot
-        poll_interval=2,  # status reads when the log WebSocket is unavailable (30-60 s in production)
-        timeout=timedelta(minutes=30),  # then the job is cancelled and the task fails
-        outlets=[studio_datasets_alias()],  # an asset event per dataset version the job writes
+        # status reads when the log WebSocket is unavailable
+        # (30-60 s in production)
+        poll_interval=2,
+        # then the job is cancelled and the task fails
+        timeout=timedelta(minutes=30),
+        # an asset event per dataset version the job writes
+        outlets=[studio_datasets_alias()],
     )
     # --8<-- [end:extract]
 
     # --8<-- [start:stats]
-    # The first job's return value lists the dataset versions it wrote: pin the second job to that one.
+    # The first job's return value lists the dataset versions it wrote: pin the
+    # second job to that one.
     stats = StudioRunJobOperator(
         task_id="city_stats",
         query_file=str(JOBS / "city_stats.py"),
@@ -86,13 +94,16 @@ with DAG(
         version="{{ ti.xcom_pull(task_ids='city_stats')['dataset_versions'][0]['version'] }}",
         deferrable=True,
         poll_interval=2,
-        timeout=timedelta(minutes=10),  # one absolute deadline for the whole wait
+        # one absolute deadline for the whole wait
+        timeout=timedelta(minutes=10),
     )
     # --8<-- [end:sensor]
 
     # --8<-- [start:pipeline]
-    # Studio builds the pipeline from lineage: city_stats <- city_stats.py <- cities <- extract_cities.py.
-    # Its settings' environment is merged over each job's own: here the re-run reads the newest cities.
+    # Studio builds the pipeline from lineage:
+    #   city_stats <- city_stats.py <- cities <- extract_cities.py.
+    # Its settings' environment is merged over each job's own: here the re-run
+    # reads the newest cities.
     rebuild = StudioTriggerPipelineOperator(
         task_id="rebuild_stats",
         datasets=["city_stats"],
@@ -100,7 +111,8 @@ with DAG(
         deferrable=True,
         poll_interval=2,
         timeout=timedelta(hours=1),  # then the run is paused and the task fails
-        stream_logs=True,  # each job run's log lines, prefixed with its name, in the task log
+        # each job run's log lines, prefixed with its name, in the task log
+        stream_logs=True,
         outlets=[studio_datasets_alias()],
     )
     # --8<-- [end:pipeline]

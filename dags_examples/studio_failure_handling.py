@@ -74,8 +74,9 @@ with DAG(
     slow = StudioRunJobOperator(
         task_id="slow_job",
         query_file=str(JOBS / "slow.py"),
-        # An absolute deadline, kept across retries: the trigger reports it, the job is cancelled, the
-        # task fails. (Airflow's execution_timeout does not bound a deferred wait.)
+        # An absolute deadline, kept across retries: the trigger reports it, the
+        # job is cancelled, the task fails. (Airflow's execution_timeout does
+        # not bound a deferred wait.)
         timeout=timedelta(seconds=20),
     )
     # --8<-- [end:timeout]

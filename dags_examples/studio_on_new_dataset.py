@@ -23,11 +23,13 @@ from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.triggers.dataset import StudioDatasetVersionTrigger
 
 JOBS = Path(__file__).resolve().parent / "studio_jobs"
-#: The Studio team in the asset's name (the connection's team is what the trigger reads with).
+#: The Studio team in the asset's name (the connection's team is what the
+#: trigger reads with).
 TEAM = os.environ.get("DATACHAIN_STUDIO_TEAM", "local-team")
 
 # --8<-- [start:asset]
-# A plain dataset name lives in namespace "local", project "default" on the emulator; name yours fully.
+# A plain dataset name lives in namespace "local", project "default" on the
+# emulator; name yours fully.
 CITY_STATS = studio_dataset_asset(
     "@local.default.city_stats",
     team=TEAM,

@@ -20,7 +20,8 @@ from studio_provider.operators.schedule import StudioSyncScheduleOperator
 #: The declared schedules of the city_stats pipeline, keyed by schedule name.
 SCHEDULES = {
     "city-stats-nightly": {"cron_expression": "0 2 * * *", "paused": False},
-    "city-stats-weekly-full": {"cron_expression": "30 3 * * 0", "paused": True},  # kept, not firing
+    # kept, not firing
+    "city-stats-weekly-full": {"cron_expression": "30 3 * * 0", "paused": True},
 }
 # --8<-- [end:declarations]
 DATASETS = ["city_stats"]

@@ -1,12 +1,14 @@
 """`make test-ui`: the `make up` stack checked as a person would, in a real browser.
 
-Starts the Studio emulator and ``airflow standalone`` on free ports, triggers ``studio_etl_chain``
-through Airflow's REST API and waits for it to succeed (scheduler, worker and triggerer as real
-processes), then drives headless Debian Chromium with Playwright through the UI: log in, open the
-``datachain_studio`` connection form, press Test, read the task log, follow the "DataChain Studio Job"
-link. Screenshots go to ``airflow-home/test-ui/screenshots/``.
+Starts the `make up` stack (tools/stack.py: the Studio emulator and Airflow's components) on free ports,
+triggers ``studio_etl_chain`` through Airflow's REST API and waits for it to succeed (scheduler, worker and
+triggerer as real processes), then drives headless Debian Chromium with Playwright through the UI: log in,
+find the stack's ``datachain_studio_default`` connection in Admin > Connections, open its form, press its
+Test button (it must succeed), check what Test shows for a connection without a port, read the task log's
+Studio lines, follow the "DataChain Studio Job" link. Screenshots go to ``airflow-home/test-ui/screenshots/``
+under the names docs/images uses (copy them there to refresh the docs' images).
 
-The file name keeps it out of plain ``pytest`` and ``make test`` (it needs Chromium and two minutes);
+The file name keeps it out of plain ``pytest`` and ``make test`` (it needs Chromium and a few minutes);
 `make test-ui` names it explicitly.
 """
 
@@ -25,8 +27,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
-from tools.local_studio import TEAM, TOKEN  # noqa: E402
-from tools.stack import PASSWORD, USER, Stack  # noqa: E402
+from tools.local_studio import CONN_ID, TEAM, TOKEN, port_is_free  # noqa: E402
+from tools.stack import DEFAULT_PORT, DEFAULT_STUDIO_PORT, PASSWORD, USER, Stack  # noqa: E402
 
 HOME = ROOT / "airflow-home" / "test-ui"
 SHOTS = HOME / "screenshots"
@@ -43,21 +45,27 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-UI_CONN_ID = "datachain_studio_ui"
+PORTLESS_CONN_ID = "datachain_studio_without_port"
 
 pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with Stack(HOME) as running:
+    # `make up`'s ports when they are free, so the screenshots show the URLs a user sees; free ones otherwise.
+    ports = {
+        name: port if port_is_free(port) else None
+        for name, port in (("port", DEFAULT_PORT), ("studio_port", DEFAULT_STUDIO_PORT))
+    }
+    with Stack(HOME, **ports) as running:
         SHOTS.mkdir(parents=True, exist_ok=True)
         yield running
 
 
 @pytest.fixture(scope="module")
 def api(stack: Stack) -> Iterator[httpx.Client]:
-    with stack.client() as client:
+    # Generous: on a busy machine SQLite's write lock can hold a request for its 30 s busy timeout.
+    with stack.client(timeout=120) as client:
         yield client
 
 
@@ -79,10 +87,10 @@ def dag_run(api: httpx.Client) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def ui_connection(stack: Stack, api: httpx.Client) -> dict[str, Any]:
-    """A datachain_studio connection stored in Airflow's database (env connections are not listed)."""
+def portless_connection(stack: Stack, api: httpx.Client) -> dict[str, Any]:
+    """A datachain_studio connection to the emulator without a port, as the UI's form stores one."""
     body = {
-        "connection_id": UI_CONN_ID,
+        "connection_id": PORTLESS_CONN_ID,
         "conn_type": "datachain_studio",
         "host": stack.studio_url,
         "password": TOKEN,
@@ -108,8 +116,10 @@ def page(stack: Stack, browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.goto(stack.url)
-    page.wait_for_url("**/auth/login**", timeout=60_000)
-    page.screenshot(path=str(SHOTS / "01-login.png"))
+    # The UI redirects to the login form in steps; waiting for the form itself rides out an aborted step.
+    page.locator("input[name=username]").wait_for(timeout=60_000)
+    assert "/auth/login" in page.url, page.url
+    page.screenshot(path=str(SHOTS / "login.png"))
     page.fill("input[name=username]", USER)
     page.fill("input[name=password]", PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -118,38 +128,58 @@ def page(stack: Stack, browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def test_connection_form_and_test(stack: Stack, api: httpx.Client, ui_connection: dict[str, Any], page: Any) -> None:
+def test_connection_is_listed_and_its_test_button_works(stack: Stack, page: Any) -> None:
+    """The connection `make up` stores is in Admin > Connections, its form shows the provider's fields, and
+    the list's Test button reaches the provider's test_connection() (the stored port makes Airflow 3.3.2's
+    request match the stored connection)."""
     page.goto(f"{stack.url}/connections")
-    page.get_by_role("button", name="Edit Connection").first.click()
+    row = page.get_by_role("row").filter(has_text=CONN_ID)
+    row.first.wait_for(timeout=30_000)
+    assert "datachain_studio" in row.first.inner_text()
+    row.first.get_by_role("button", name="Edit Connection").click()
     for label in ("Studio URL", "Token"):
-        assert page.get_by_text(label, exact=True).first.is_visible(), label
-    page.get_by_text("Extra Fields", exact=True).click()
-    assert page.get_by_text("Team", exact=True).first.is_visible()
+        page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
-    page.screenshot(path=str(SHOTS / "02-connection-form.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "connection-form.png"), full_page=True)
+    page.get_by_text("Extra Fields", exact=True).click()
+    page.get_by_text("Team", exact=True).first.wait_for(timeout=30_000)
     page.keyboard.press("Escape")
 
-    # The provider's test_connection(), through the API the Test button calls, with the full body.
-    tested = api.post("/api/v2/connections/test", json=ui_connection).json()
-    assert tested["status"] is True, tested
-    assert f"as team '{TEAM}'" in tested["message"]
-
-    # The list's Test button. Airflow 3.3.2's UI sends port 0 and the masked password for a connection
-    # without a port, and the API answers "Bad Request" (fixed upstream by apache/airflow PR 73298).
-    # Record what it shows; a newer Airflow must show success.
-    page.get_by_role("button", name="Test Connection").first.click()
+    row.first.get_by_role("button", name="Test Connection").click()
     toast = page.locator("[data-scope=toast][data-part=root]")
     toast.first.wait_for(timeout=30_000)
     page.wait_for_timeout(1000)
-    page.screenshot(path=str(SHOTS / "03-connection-test-button.png"))
+    page.screenshot(path=str(SHOTS / "connection-test-button.png"))
     shown = " | ".join(text.replace("\n", ": ") for text in toast.all_inner_texts())
-    (SHOTS / "test-button.txt").write_text(shown + "\n")
+    assert "Test Connection Successful" in shown, shown
+    assert f"as team '{TEAM}'" in shown, shown
+
+
+def test_test_button_on_a_connection_without_a_port(
+    stack: Stack, api: httpx.Client, portless_connection: dict[str, Any], page: Any
+) -> None:
+    """What docs/connection.md says of a connection without a port (any one added through the form): Airflow
+    3.3.2's Test button answers "Bad Request" (its UI sends port 0 and the masked password, fixed upstream by
+    apache/airflow PR 73298); the API with the full body, which the CLI's test matches, reaches
+    test_connection(). A newer Airflow must show success."""
+    tested = api.post("/api/v2/connections/test", json=portless_connection).json()
+    assert tested["status"] is True, tested
+    assert f"as team '{TEAM}'" in tested["message"]
+
+    page.goto(f"{stack.url}/connections")
+    row = page.get_by_role("row").filter(has_text=PORTLESS_CONN_ID)
+    row.first.get_by_role("button", name="Test Connection").click()
+    toast = page.locator("[data-scope=toast][data-part=root]")
+    toast.first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    shown = " | ".join(text.replace("\n", ": ") for text in toast.all_inner_texts())
+    (SHOTS / "test-button-without-port.txt").write_text(shown + "\n")
     import airflow
 
     if airflow.__version__ == "3.3.2":
-        assert "Bad Request" in shown or "Connection successfully tested" in shown, shown
+        assert "Bad Request" in shown, shown
     else:
-        assert "Bad Request" not in shown, shown
+        assert "Bad Request" not in shown and "Successful" in shown, shown
 
 
 def test_task_log_shows_studio_lines(stack: Stack, api: httpx.Client, dag_run: dict[str, Any], page: Any) -> None:
@@ -159,7 +189,7 @@ def test_task_log_shows_studio_lines(stack: Stack, api: httpx.Client, dag_run: d
     ).json()["value"]
     page.goto(f"{stack.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/extract_cities")
     page.get_by_text(f"[studio {job_id}] extract: read 6 cities").first.wait_for(timeout=60_000)
-    page.screenshot(path=str(SHOTS / "04-task-log.png"))
+    page.screenshot(path=str(SHOTS / "task-log.png"))
     body = page.locator("body").inner_text()
     assert body.count(f"[studio {job_id}] extract:") >= 7  # the header line and the six cities
 
@@ -175,12 +205,12 @@ def test_extra_link_opens_the_studio_job(
     page.get_by_text("Details", exact=True).click()
     link = page.get_by_text("DataChain Studio Job", exact=True).first
     link.wait_for(timeout=60_000)
-    page.screenshot(path=str(SHOTS / "05-extra-link.png"))
+    page.screenshot(path=str(SHOTS / "extra-link.png"))
     with page.context.expect_page() as opened:
         link.click()
     tab = opened.value
     tab.wait_for_load_state()
-    # The link leads to the emulator's URL of this very job (the emulator serves no web page there: it
-    # answers as its API does without a token).
-    assert tab.url == job_url
-    assert "Authentication credentials were not provided" in tab.locator("body").inner_text()
+    assert tab.url == job_url  # the link leads to the emulator's URL of this very job
+
+    # >>> The Studio page behind the link: to be checked here once the emulator serves HTML pages at the
+    # >>> URLs the provider links to (the job's status, times, exit code, log lines, datasets written).
