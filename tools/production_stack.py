@@ -77,6 +77,11 @@ def _give_to_postgres(path: Path) -> None:
 class Postgres:
     """A throwaway PostgreSQL cluster in ``folder``, on a loopback port, trusting local connections.
 
+    As root, the server runs as the ``postgres`` user, which must be able to reach ``folder``; when one of
+    its parents is closed to other users (a private temporary folder), the cluster goes to a fresh folder
+    under the system's temporary directory instead, named in ``folder/cluster-location``, and is removed
+    at :meth:`stop`.
+
     :param folder: where the cluster (``data/``), its socket and its log live.
     :param port: the TCP port on 127.0.0.1; a free one by default.
     :param settings: extra server settings (``-c name=value``).
@@ -84,11 +89,19 @@ class Postgres:
 
     def __init__(self, folder: Path, port: int | None = None, settings: Mapping[str, str] | None = None) -> None:
         self.folder = folder
-        self.data = folder / "data"
-        self.log = folder / "postgres.log"
+        self.root = folder
         self.port = port or free_port()
         self.settings = {"max_connections": "300", "shared_buffers": "128MB", **(settings or {})}
         self.bin = postgres_bin()
+        self._moved = False
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "postgres.log"
 
     @property
     def url(self) -> str:
@@ -103,22 +116,38 @@ class Postgres:
     @staticmethod
     def stop_stale(folder: Path) -> None:
         """Stop a server left running in ``folder`` by a runner that was killed outright."""
-        data = folder / "data"
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                _as_postgres([str(postgres_bin() / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate", "-w"]),
-                capture_output=True,
-                check=False,
-            )
+        location = folder / "cluster-location"
+        roots = [folder] + ([Path(location.read_text().strip())] if location.exists() else [])
+        for root in roots:
+            if (root / "data" / "postmaster.pid").exists():
+                subprocess.run(
+                    _as_postgres([str(postgres_bin() / "pg_ctl"), "-D", str(root / "data"), "stop", "-m",
+                                  "immediate", "-w"]),
+                    capture_output=True,
+                    check=False,
+                )
+
+    def _reachable(self) -> bool:
+        if os.geteuid() != 0:
+            return True
+        return subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.folder)],
+                              capture_output=True, check=False).returncode == 0
 
     def start(self) -> Postgres:
         self.folder.mkdir(parents=True, exist_ok=True)
-        _give_to_postgres(self.folder)
+        if not self._reachable():
+            import tempfile
+
+            self.root = Path(tempfile.mkdtemp(prefix="studio-postgres-"))
+            self.root.chmod(0o755)
+            self._moved = True
+            (self.folder / "cluster-location").write_text(f"{self.root}\n")
+        _give_to_postgres(self.root)
         if not (self.data / "PG_VERSION").exists():
             self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", DB_USER, "--auth=trust",
                        "-E", "UTF8", "--locale=C.UTF-8"])
         options = " ".join(
-            [f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.folder}"]
+            [f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root}"]
             + [f"-c {name}={value}" for name, value in self.settings.items()]
         )
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
@@ -128,23 +157,25 @@ class Postgres:
             capture_output=True, text=True, check=False,
         )
         if created.returncode != 0 and "already exists" not in created.stderr:
+            self.stop()
             raise RuntimeError(f"createdb failed: {created.stderr.strip()}")
         return self
 
     def stop(self) -> None:
         """A fast shutdown (clients disconnected), an immediate one if that does not end in 30 s."""
-        if not (self.data / "postmaster.pid").exists():
-            return
-        pg_ctl = str(self.bin / "pg_ctl")
-        done = subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(self.data), "stop", "-m", "fast", "-w", "-t", "30"]),
-            capture_output=True, check=False,
-        )
-        if done.returncode != 0:
-            subprocess.run(
-                _as_postgres([pg_ctl, "-D", str(self.data), "stop", "-m", "immediate", "-w"]),
+        if (self.data / "postmaster.pid").exists():
+            pg_ctl = str(self.bin / "pg_ctl")
+            done = subprocess.run(
+                _as_postgres([pg_ctl, "-D", str(self.data), "stop", "-m", "fast", "-w", "-t", "30"]),
                 capture_output=True, check=False,
             )
+            if done.returncode != 0:
+                subprocess.run(
+                    _as_postgres([pg_ctl, "-D", str(self.data), "stop", "-m", "immediate", "-w"]),
+                    capture_output=True, check=False,
+                )
+        if self._moved:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _run(self, command: Sequence[str]) -> None:
         done = subprocess.run(_as_postgres(command), capture_output=True, text=True, check=False)

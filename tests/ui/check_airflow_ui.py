@@ -13,6 +13,7 @@ The file name keeps it out of plain ``pytest`` and ``make test`` (it needs Chrom
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -48,9 +49,19 @@ UI_CONN_ID = "datachain_studio_ui"
 pytestmark = pytest.mark.timeout(900)
 
 
+def stack_class() -> type[Stack]:
+    """``tools.stack.Stack``, or with ``STUDIO_UI_STACK=production`` (``make test-ui-production``) the
+    production-shaped stack of ``tools/production_stack.py``, which has the same interface."""
+    if os.environ.get("STUDIO_UI_STACK") == "production":
+        from tools.production_stack import ProductionStack
+
+        return ProductionStack  # type: ignore[return-value]
+    return Stack
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with Stack(HOME) as running:
+    with stack_class()(HOME) as running:
         SHOTS.mkdir(parents=True, exist_ok=True)
         yield running
 
