@@ -356,7 +356,6 @@ class ProductionStack:
     :param port: the API server's port; a free one by default.
     :param dags: the DAGs folder (default: the example DAGs).
     :param studio_url: a Studio (emulator) already running; by default the stack starts its own.
-    :param emulator_args: extra arguments of the emulator the stack starts.
     :param triggerers: how many triggerers (2).
     :param workers: how many Celery workers (2).
     :param worker_concurrency: task slots per Celery worker (8).
@@ -371,7 +370,6 @@ class ProductionStack:
         *,
         dags: Path | None = None,
         studio_url: str | None = None,
-        emulator_args: Sequence[str] = (),
         triggerers: int = 2,
         workers: int = 2,
         worker_concurrency: int = 8,
@@ -385,7 +383,6 @@ class ProductionStack:
         self.dags = dags or ROOT / "dags_examples"
         self.studio_url = studio_url or ""
         self._own_emulator = studio_url is None
-        self.emulator_args = list(emulator_args)
         self.triggerers = triggerers
         self.workers = workers
         self.worker_concurrency = worker_concurrency
@@ -397,6 +394,8 @@ class ProductionStack:
         self.redis: Redis | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._components: dict[str, Component] = {}
+        #: The ``job`` row id of each triggerer, by name (each is started once the previous registered).
+        self.triggerer_ids: dict[str, int] = {}
         self._exit = contextlib.ExitStack()
         self._secrets: dict[str, str] = {}
 
@@ -459,7 +458,10 @@ class ProductionStack:
                 worker_concurrency=self.worker_concurrency,
             ):
                 self._components[component.name] = component
+                known = self.triggerer_job_ids()
                 self._launch(component)
+                if component.name.startswith("triggerer"):
+                    self.triggerer_ids[component.name] = self._registered(known, timeout)
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
@@ -480,6 +482,34 @@ class ProductionStack:
         record_pids(self.home, self.processes)
         return process
 
+    def rows(self, query: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query on the metadata database (psycopg2, autocommit)."""
+        import psycopg2
+
+        assert self.postgres is not None, "start() first"
+        connection = psycopg2.connect(self.postgres.dsn)
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(query, tuple(parameters))
+                return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+        finally:
+            connection.close()
+
+    def triggerer_job_ids(self) -> set[int]:
+        return {int(job_id) for (job_id,) in self.rows("select id from job where job_type = 'TriggererJob'")}
+
+    def _registered(self, known: set[int], timeout: float) -> int:
+        """The id of the next triggerer job to register (one not in ``known``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            new = self.triggerer_job_ids() - known
+            if new:
+                return max(new)
+            time.sleep(0.5)
+        raise TimeoutError(f"a triggerer did not register within {timeout:.0f} s; see {self.home}")
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` (``kill -9`` by default) to one component's whole process group and reap it."""
         process = self.processes[name]
@@ -494,7 +524,11 @@ class ProductionStack:
         """Start a component again (after :meth:`kill`), with its settings."""
         if self.processes[name].poll() is None:
             raise RuntimeError(f"{name} is still running")
-        return self._launch(self._components[name])
+        known = self.triggerer_job_ids()
+        process = self._launch(self._components[name])
+        if name.startswith("triggerer"):
+            self.triggerer_ids[name] = self._registered(known, 120)
+        return process
 
     def _stop_components(self) -> None:
         stop_groups(self.processes)

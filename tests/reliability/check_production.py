@@ -36,7 +36,7 @@ from tests.reliability.dag_templates import (
     OUTAGE_TASKS,
     OUTAGE_WORDS,
     RESTART_DAG_ID,
-    WORKER_DAG_ID,
+    WORKER_LONG_DAG_ID,
     words,
 )
 from tests.reliability.helpers import add_token_count, record, request_log, token_occurrences
@@ -203,11 +203,11 @@ def worker_of(cluster: AirflowCluster, pid: int) -> str | None:
 def test_kill_9_the_celery_worker_running_a_task(airflow_production: tuple[AirflowCluster, EmulatorServer]) -> None:
     cluster, emulator = airflow_production
     run_id = "worker-kill-1"
-    cluster.trigger(WORKER_DAG_ID, run_id)
+    cluster.trigger(WORKER_LONG_DAG_ID, run_id)
 
     def waiting_with_lines() -> str | None:
-        item = cluster.task_instances(WORKER_DAG_ID, run_id)["on_worker"]
-        jobs = task_jobs(emulator, WORKER_DAG_ID, run_id, "on_worker")
+        item = cluster.task_instances(WORKER_LONG_DAG_ID, run_id)["on_worker"]
+        jobs = task_jobs(emulator, WORKER_LONG_DAG_ID, run_id, "on_worker")
         if item["state"] == "running" and jobs and len(emulator.call(lambda: list(jobs[0].logs))) >= 2:
             return str(item["id"])
         return None
@@ -218,14 +218,14 @@ def test_kill_9_the_celery_worker_running_a_task(airflow_production: tuple[Airfl
     assert worker is not None and worker.startswith("worker-"), (pid, worker)
     cluster.kill(worker)
     killed_at = time.monotonic()
-    state = cluster.wait_run(WORKER_DAG_ID, run_id, timeout=300)
-    item = cluster.task_instances(WORKER_DAG_ID, run_id)["on_worker"]
-    jobs = task_jobs(emulator, WORKER_DAG_ID, run_id, "on_worker")
-    second = cluster.task_log(WORKER_DAG_ID, run_id, "on_worker", try_number=int(item["try_number"]))
+    state = cluster.wait_run(WORKER_LONG_DAG_ID, run_id, timeout=300)
+    item = cluster.task_instances(WORKER_LONG_DAG_ID, run_id)["on_worker"]
+    jobs = task_jobs(emulator, WORKER_LONG_DAG_ID, run_id, "on_worker")
+    second = cluster.task_log(WORKER_LONG_DAG_ID, run_id, "on_worker", try_number=int(item["try_number"]))
     figures = {
         "DAG run": state, "killed": f"{worker} (kill -9 of its process group)", "tries": item["try_number"],
         "seconds from kill to DAG run end": round(time.monotonic() - killed_at, 1),
-        **job_figures(cluster, emulator, WORKER_DAG_ID, run_id, ("on_worker",), 8),
+        **job_figures(cluster, emulator, WORKER_LONG_DAG_ID, run_id, ("on_worker",), 8),
         "job status": jobs[0].status if jobs else None,
     }
     record("P4 Celery worker killed mid-task (Celery, PostgreSQL)", figures)
@@ -233,7 +233,7 @@ def test_kill_9_the_celery_worker_running_a_task(airflow_production: tuple[Airfl
     assert state == "success", figures
     assert int(item["try_number"]) == 2
     assert len(jobs) == 1 and jobs[0].status == "COMPLETE"
-    assert f"Studio job {jobs[0].id} (reconnected)" in second
+    assert f"Studio job {jobs[0].id} (reconnected)" in second, second[-3000:]
     assert figures["lost"] == 0, figures
 
 

@@ -18,6 +18,7 @@ from tests.reliability.dag_templates import (
     OUTAGE_DAG_ID,
     RESTART_DAG_ID,
     WORKER_DAG_ID,
+    WORKER_LONG_DAG_ID,
     write_dags,
     write_production_dags,
 )
@@ -91,7 +92,7 @@ def airflow_production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
         cluster = AirflowCluster(home, dags, {"datachain_studio_default": connection}, backend=backend)
         try:
             cluster.boot()
-            for dag_id in (LOST_DAG_ID, OUTAGE_DAG_ID, RESTART_DAG_ID, WORKER_DAG_ID, KILL_DAG_ID):
+            for dag_id in (LOST_DAG_ID, OUTAGE_DAG_ID, RESTART_DAG_ID, WORKER_LONG_DAG_ID):
                 cluster.wait_for_dag(dag_id)
             yield cluster, emulator
         finally:

@@ -147,6 +147,10 @@ def write_dags(folder: Path) -> None:
 # ---- the production-shaped scenarios (check_production.py) ----------------------------------------------
 
 LOST_DAG_ID = "reliability_lost_creates"
+#: The worker-crash DAG with a job long enough to outlive the scheduler's notice of the dead worker (a
+#: 20 s heartbeat timeout, then the retry's scheduling): the retry reconnects to a running job.
+WORKER_LONG_DAG_ID = "reliability_worker_crash_long"
+WORKER_LONG_JOB_SECONDS = 75
 OUTAGE_DAG_ID = "reliability_outage"
 #: Deferrable job tasks of the lost-responses DAG, and of the outage DAG (half of them poll).
 LOST_TASKS = tuple(f"lost_{i:02d}" for i in range(20))
@@ -194,6 +198,7 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=Fal
 def write_production_dags(folder: Path) -> None:
     """The suite's DAG files plus the production scenarios' (lost creates, outage)."""
     write_dags(folder)
+    (folder / "worker_long.py").write_text(WORKER_DAG.format(dag_id=WORKER_LONG_DAG_ID, duration=WORKER_LONG_JOB_SECONDS))
     (folder / "lost.py").write_text(
         JOBS_DAG.format(dag_id=LOST_DAG_ID, words=LOST_WORDS, tasks=LOST_TASKS, duration=3, websocket="True")
     )
