@@ -10,7 +10,9 @@ mode (``use_websocket=True``) and the polling mode (``use_websocket=False``); ea
    duration is set when its task renders its templates so that every job ends after all N wait (the ramp
    budget plus ``--hold`` seconds after the run was triggered), the ends spread over ``--spread`` seconds.
    While all N wait, each triggerer's process tree (the triggerer, its trigger runner and its log server)
-   is sampled for RSS and CPU; its idle baseline, measured before the first phase, is subtracted.
+   is sampled for RSS and CPU, and its idle baseline is subtracted.
+   Before each phase both triggerers are restarted, warmed up (a small run of the provider's triggers on
+   each) and measured idle.
 2. ``ws-kill`` and ``poll-kill``: the same, and halfway through the wait the triggerer holding the most
    triggers is killed (``kill -9`` of its process group); the other one takes the triggers over after
    Airflow's health-check threshold. The killed one is started again after the phase.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -208,14 +211,24 @@ class Bench:
         counters = self.studio_get("/_emulator/counters")
         return sum(int(v["total"]) for k, v in counters["routes"].items() if "/_emulator" not in k)
 
-    def warm_up(self) -> None:
+    def fresh_triggerers(self, phase: str) -> None:
+        """Both triggerers stopped (SIGTERM) and started again, warmed up, and their idle baseline taken:
+        each phase's memory is measured on fresh processes (a Python process keeps the heap an earlier
+        phase grew, which would blur the next phase's growth either way)."""
+        for name in sorted(self.triggerer_pids()):
+            self.stack.kill(name, signal.SIGTERM)
+            self.stack.restart(name)
+        self.warm_up(phase)
+        self.measure_idle()
+
+    def warm_up(self, phase: str) -> None:
         """Short runs of a small DAG until every triggerer has run triggers of this provider, so the idle
         baseline includes the provider's code (imported once per triggerer) and the figures per task
         are what each more wait adds."""
         ran: set[str] = set()
         names = {job_id: name for name, job_id in self.stack.triggerer_ids.items()}
         for attempt in range(1, 7):
-            run_id = f"warm-up-{attempt}"
+            run_id = f"warm-up-{phase}-{attempt}"
             with self.stack.client() as api:
                 api.post(f"/api/v2/dags/{WARMUP_DAG}/dagRuns", json={
                     "dag_run_id": run_id, "logical_date": None, "conf": {"end_at": time.time() + 15, "spread": 5},
@@ -258,6 +271,8 @@ class Bench:
         n = args.tasks
         phase = f"{mode}-kill" if kill else mode
         dag_id = DAG_PREFIX + mode
+        self.fresh_triggerers(phase)
+        idle = dict(self.idle)
         requests_before = self.studio_requests()
         ramp_budget = self.ramp_budget
         triggered = time.time()
@@ -331,7 +346,7 @@ class Bench:
         result.update({
             "phase": phase, "mode": mode, "kill": kill, "ramp_seconds": ramp, "held": held_in_window,
             "window": window_figures, "killed": {k: v for k, v in killed.items() if k != "before"},
-            "phase_seconds": finished - triggered,
+            "phase_seconds": finished - triggered, "idle": idle,
             "studio_requests_per_task": (self.studio_requests() - requests_before) / n,
         })
         # Per deferred task, each triggerer's own baseline subtracted.
@@ -341,8 +356,8 @@ class Bench:
             if count:
                 per_task[name] = {
                     "held": count,
-                    "rss_kib": (figures["rss_bytes"] - self.idle[name]["rss_bytes"]) / count / 1024,
-                    "cpu_percent_per_1000": (figures["cpu_percent"] - self.idle[name]["cpu_percent"]) / count * 1000,
+                    "rss_kib": (figures["rss_bytes"] - idle[name]["rss_bytes"]) / count / 1024,
+                    "cpu_percent_per_1000": (figures["cpu_percent"] - idle[name]["cpu_percent"]) / count * 1000,
                 }
         result["per_task"] = per_task
         summary = result["latency"]
@@ -444,7 +459,7 @@ def _lat(row: dict[str, Any], key: str) -> str:
     return f"{_s(part['p50'])} / {_s(part['p99'])} / {_s(part['max'])}"
 
 
-def markdown(results: list[dict[str, Any]], idle: dict[str, dict[str, float]], n: int) -> str:
+def markdown(results: list[dict[str, Any]], n: int) -> str:
     def label(row: dict[str, Any]) -> str:
         return MODES[row["mode"]] + (", one triggerer killed" if row["kill"] else "")
 
@@ -483,21 +498,26 @@ def markdown(results: list[dict[str, Any]], idle: dict[str, dict[str, float]], n
     if any(r["window"] and next(iter(r["window"].values()))["seconds"] < 20 for r in results):
         lines.append("")
         lines.append("Some window while all waited was shorter than 20 s: raise --hold or --ramp-per-task.")
-    idle_line = ", ".join(
-        f"{name} {v['rss_bytes'] / 2**20:.0f} MiB RSS and {v['cpu_percent']:.2f} % of a core"
-        for name, v in sorted(idle.items())
+    idle = "; ".join(
+        f"{r['phase']}: " + ", ".join(
+            f"{name} {v['rss_bytes'] / 2**20:.0f} MiB and {v['cpu_percent']:.2f} %" for name, v in sorted(r["idle"].items())
+        )
+        for r in results
     )
-    return "\n".join(lines) + f"\n\nIdle baseline (no trigger), subtracted above: {idle_line}."
+    return "\n".join(lines) + (
+        "\n\nBoth triggerers were restarted and warmed up before each phase; their idle baseline (RSS, % of a "
+        f"core), subtracted above: {idle}."
+    )
 
 
-def capacity(results: list[dict[str, Any]], idle: dict[str, dict[str, float]]) -> list[str]:
+def capacity(results: list[dict[str, Any]]) -> list[str]:
     """What one triggerer holds within Airflow's default capacity (1,000) and within 1 GiB, per mode."""
     out = []
-    idle_rss = statistics.mean(v["rss_bytes"] for v in idle.values())
-    idle_cpu = statistics.mean(v["cpu_percent"] for v in idle.values())
     for row in results:
         if row["kill"] or not row["per_task"]:
             continue
+        idle_rss = statistics.mean(v["rss_bytes"] for v in row["idle"].values())
+        idle_cpu = statistics.mean(v["cpu_percent"] for v in row["idle"].values())
         held = sum(v["held"] for v in row["per_task"].values())
         rss = sum(v["rss_kib"] * v["held"] for v in row["per_task"].values()) / held * 1024
         cpu = sum(v["cpu_percent_per_1000"] * v["held"] for v in row["per_task"].values()) / held
@@ -570,27 +590,23 @@ def main(argv: list[str] | None = None) -> int:
             with stack:
                 print(f"  ready after {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
                 bench = Bench(args, stack, studio, str(ca))
-                bench.warm_up()
-                bench.measure_idle()
                 phases = [(mode, False) for mode in modes] + ([] if args.no_kill else [(m, True) for m in modes])
                 for mode, kill in phases:
                     results.append(bench.run_phase(mode, kill))
-                idle = bench.idle
         except KeyboardInterrupt:
             print("\ninterrupted; stopped.", file=sys.stderr)
             return 1
         finally:
             studio.stop()
     elapsed = time.monotonic() - started
-    table = markdown(results, idle, args.tasks)
+    table = markdown(results, args.tasks)
     print(table)
-    for line in capacity(results, idle):
+    for line in capacity(results):
         print(f"- {line}")
     print(f"\nWall time: {elapsed / 60:.1f} min.")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / "e2e_wait_bench.json"
-    out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "idle": idle,
-                               "results": results, "wall_seconds": elapsed}, indent=2, default=str))
+    out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "wall_seconds": elapsed}, indent=2, default=str))
     print(f"JSON: {out}")
     failed = [r["phase"] for r in results if r["succeeded"] != args.tasks or r["jobs_per_task"] != "1"]
     if failed:
