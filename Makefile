@@ -131,7 +131,7 @@ production-packages:
 up-production: $(VENV)/.installed-production production-packages
 	@$(BIN)/python tools/production_stack.py $(UP_ARGS)
 
-# The reliability scenarios on the production-shaped stack (about N minutes; see docs/reliability.md).
+# The reliability scenarios on the production-shaped stack (about 5 minutes; see docs/reliability.md).
 test-production: $(VENV)/.installed-production production-packages
 	$(BIN)/pytest -q -p no:cacheprovider tests/reliability/check_production.py
 
