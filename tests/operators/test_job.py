@@ -399,3 +399,26 @@ def test_the_result_and_the_failure_carry_what_studio_returns(hook: StudioHook) 
     assert error.exit_code == 3 and error.error_message == "disk is full"
     assert error.error_stack == "Traceback\n  OSError: disk is full"
     assert error.metrics == {"rows": 7} and error.params == {}
+
+
+def test_a_retry_that_finds_the_job_completed_shows_its_log(
+    hook: StudioHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker died and the job completed before the retry started: the retry's own task log still
+    shows every line of the job (each try has its own log)."""
+    expected = words(5)
+    ti, store = FakeTaskInstance(run_id="completed-meanwhile"), DictStateStore()
+    with pytest.raises(TaskDeferred):  # try 1 defers; its trigger never runs (the worker died)
+        run_op(query="print(1)", environment=lines_env(expected, 0.3), deferrable=True).execute(
+            task_context(ti, store)
+        )
+    job_id = ti.xcom["job_id"]
+    deadline = time.monotonic() + 20
+    while hook.get_job(job_id=job_id).status is not JobStatus.COMPLETE:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    capsys.readouterr()
+    ti.try_number = 2
+    result = run_op(query="print(1)", environment=lines_env(expected, 0.3)).execute(task_context(ti, store))
+    assert result["job_id"] == job_id and result["status"] == "COMPLETE"
+    assert studio_lines(capsys.readouterr().out, job_id) == expected
