@@ -353,6 +353,7 @@ def test_a_retargeted_declaration_replaces_its_own_schedule_against_the_referenc
     first = sync(pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
     listed = StudioHook().list_schedules()
     assert [item.id for item in listed] == [first["id"]]
+    assert "pipeline_id" not in listed[0].raw  # the reference's PipelineScheduleItem carries none
     moved = sync(pipeline_id=other_definition.pipeline_id, cron_expression="0 3 * * *")
     assert moved["action"] == "replaced" and moved["id"] != first["id"]
     assert pipeline_of(moved["id"]) == other_definition.pipeline_id
