@@ -150,6 +150,8 @@ def test_schedules_sync_twice(
 ) -> None:
     import pendulum
 
+    from studio_provider.client.schedule_owner import split_marker
+
     # city_stats must exist, written by a job, for Studio to build a pipeline from it.
     with client_for(local_emulator) as client:
         produce(client, local_emulator.team, "city_stats")
@@ -172,7 +174,8 @@ def test_schedules_sync_twice(
         "sync_city_stats_nightly": ("created", "unchanged"),
         "sync_city_stats_weekly_full": ("created", "unchanged"),
     }
-    schedules = {item.schedule_name: item for item in hook.list_schedules()}
+    # In Studio each name carries the DAG's marker, "<name> [airflow:<16 hex>]".
+    schedules = {split_marker(item.schedule_name or "")[0]: item for item in hook.list_schedules()}
     assert set(schedules) == {"city-stats-nightly", "city-stats-weekly-full"}
     assert schedules["city-stats-nightly"].cron_expression == "0 2 * * *"
     assert schedules["city-stats-nightly"].next_run is not None
