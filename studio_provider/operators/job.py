@@ -545,7 +545,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
                 url=result.job_url,
                 status=result.status,
             )
-        job = self.hook.get_job(job_id=result.job_id)
+        job_id = result.job_id
+        job = self.read_through_outage(lambda client: client.get_job(job_id=job_id), f"read Studio job {job_id}")
         if result.job_status is not JobStatus.COMPLETE:
             raise self.failure(job, result)
         return self.record_studio_datasets(context, self.summarize(job))
@@ -573,7 +574,13 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
     def summarize(self, job: Job) -> dict[str, Any]:
         """The task's return value for a job (the dataset versions only for a completed one)."""
         versions = (
-            [asdict(ref) for ref in self.hook.get_dataset_job_versions(job_id=job.id)]
+            [
+                asdict(ref)
+                for ref in self.read_through_outage(
+                    lambda client: client.get_dataset_job_versions(job_id=job.id),
+                    f"read the dataset versions of Studio job {job.id}",
+                )
+            ]
             if job.status is JobStatus.COMPLETE
             else []
         )

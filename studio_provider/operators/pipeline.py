@@ -361,7 +361,10 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineW
         if result.pipeline_status is not PipelineStatus.COMPLETED:
             raise StudioPipelineFailedError(result.message, remote_id=result.pipeline_id, url=url, status=result.status)
         self.log.info("%s completed: %s/%s jobs.", label, result.completed, result.total)
-        final = self.hook.get_pipeline(pipeline_id=result.pipeline_id)
+        pipeline_id = result.pipeline_id
+        final = self.read_through_outage(
+            lambda client: client.get_pipeline(pipeline_id=pipeline_id), f"read Studio pipeline {pipeline_id}"
+        )
         return self.record_studio_datasets(context, summarize(final, url))
 
     @property
