@@ -25,3 +25,7 @@ with DAG("studio_job_deferrable", schedule=None, start_date=datetime(2026, 1, 1)
         poll_interval=0.5,
         timeout=120,
     )
+
+with DAG("studio_job_bad_input", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as bad_input_dag:
+    # Fails at the start of execute, before any request: no job, so no job_url XCom for its link.
+    StudioRunJobOperator(task_id="missing_script", query_file="no-such-script.py", deferrable=True)

@@ -7,6 +7,7 @@ is lost. It runs the trigger inline, without a triggerer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,11 @@ def test_deferrable_job_in_a_dag_run(
     (job,) = StudioHook().list_jobs(limit=5)
     assert job.status.value == "COMPLETE" and job.name.startswith("dag_job.py [airflow:")
     assert job.raw["query"] == f"print('{run.run_id}')"  # the query was rendered
-    assert studio_lines(capfd.readouterr().out, job.id) == WORDS
+    out = capfd.readouterr().out
+    assert studio_lines(out, job.id) == WORDS
+    # The job's URL ends its line of the task log (then the logger's name): Airflow's log view links a URL
+    # up to the next space, so a "," or ")" right after it would join the link.
+    assert re.search(rf"Studio job {job.id} \(submitted\), status [A-Z]+: {re.escape(job.url)} \[", out), out
 
     # job_id and job_url went to XCom, and the worker stored the extra link's URL (the job's).
     xcoms = stored_xcoms(dag.dag_id, run.run_id, "run_job")
