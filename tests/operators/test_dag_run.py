@@ -42,6 +42,27 @@ def test_deferrable_job_in_a_dag_run(
     assert xcoms["return_value"]["status"] == "COMPLETE"
 
 
+def test_the_documented_run_date_renders_in_a_manual_run(
+    run_dag: Callable[..., Any], emulator: EmulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """docs/jobs.md's run-date template works in a run without a logical date (a manual trigger of a
+    ``schedule=None`` DAG, as the UI's Trigger button makes); ``{{ ds }}`` does not render there."""
+    from pathlib import Path
+
+    from tests.dags.studio_job_dag import RUN_DATE, run_date_dag
+
+    assert f'"RUN_DATE": "{RUN_DATE}"' in (Path(__file__).parents[2] / "docs" / "jobs.md").read_text()
+
+    run = run_dag(run_date_dag, logical_date=None)
+
+    assert run.logical_date is None
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states == {"dated_job": "success", "ds_job": "failed"}, states
+    (job,) = StudioHook().list_jobs(limit=5)  # the ds_job failed while rendering: it submitted nothing
+    assert job.raw["environment"]["RUN_DATE"] == run.run_after.strftime("%Y-%m-%d")
+    assert "'ds' is undefined" in capfd.readouterr().out
+
+
 def stored_xcoms(dag_id: str, run_id: str, task_id: str) -> dict[str, object]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
