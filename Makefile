@@ -12,6 +12,7 @@ PIP_FLAGS := -q --disable-pip-version-check
 QUIET_PIP := 2>&1 | grep -v "^WARNING: Location" || true
 
 .PHONY: help install test lint typecheck unit test-floor demo up airflow test-ui docs docs-serve emulator bench clean
+.PHONY: production-packages up-production test-production test-ui-production bench-e2e
 
 help:
 	@echo "make demo        - run the studio_etl_chain example DAG through Airflow against a local Studio"
@@ -24,6 +25,10 @@ help:
 	@echo "make test-floor  - the unit tests on the oldest supported Airflow ($(FLOOR_AIRFLOW))"
 	@echo "make emulator    - start the local Studio emulator on http://127.0.0.1:8765"
 	@echo "make bench       - what a job costs the emulator, and what waiting for 2,000 jobs costs per design"
+	@echo "make up-production   - the same with PostgreSQL, Redis, Celery (2 workers) and 2 triggerers"
+	@echo "make test-production - the reliability scenarios on that production-shaped stack"
+	@echo "make test-ui-production - the browser check against that stack"
+	@echo "make bench-e2e   - N deferred Studio job tasks through that stack, WebSocket vs polling (N=500)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -119,6 +124,34 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/emulator_jobs.py
 	$(BIN)/python benchmarks/wait_bench.py $(BENCH_ARGS)
+
+# ---- the production-shaped stack: PostgreSQL + Redis + CeleryExecutor, two workers, two triggerers ----
+$(VENV)/.installed-production: $(VENV)/.installed
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[test,production]" $(QUIET_PIP)
+	$(BIN)/python -c "import airflow.providers.celery, celery, redis, psycopg2, asyncpg, psutil"
+	touch $@
+
+# Debian's PostgreSQL and Redis servers, installed when missing. Only their programs are used: the stack
+# makes its own throwaway cluster (initdb) and server on loopback ports and never starts the system services.
+production-packages:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
+	@test -x /usr/bin/redis-server || DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
+
+up-production: $(VENV)/.installed-production production-packages
+	@$(BIN)/python tools/production_stack.py $(UP_ARGS)
+
+# The reliability scenarios on the production-shaped stack (about 5 minutes; see docs/reliability.md).
+test-production: $(VENV)/.installed-production production-packages
+	$(BIN)/pytest -q -p no:cacheprovider tests/reliability/check_production.py
+
+test-ui-production: $(VENV)/.installed-ui $(VENV)/.installed-production production-packages /usr/bin/chromium
+	STUDIO_UI_STACK=production $(BIN)/pytest -q -p no:cacheprovider tests/ui/check_airflow_ui.py
+
+# N deferred Studio job tasks through the production-shaped stack (default 500): BENCH_E2E_ARGS="--tasks 1000".
+bench-e2e: $(VENV)/.installed-production $(VENV)/.installed-bench production-packages
+	$(BIN)/python benchmarks/e2e_wait_bench.py $(BENCH_E2E_ARGS)
 
 emulator: install
 	$(BIN)/python -m studio_provider.emulator --token local-token --team local-team

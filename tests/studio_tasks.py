@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+# Re-exported for the tests: where each lives depends on the Airflow version.
 try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
+    from airflow.sdk.exceptions import AirflowSensorTimeout as AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
     from airflow.sdk.exceptions import TaskDeferred
 except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowFailException as AirflowFailException  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowSensorTimeout as AirflowSensorTimeout  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowSkipException as AirflowSkipException  # type: ignore[no-redef]
     from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -113,8 +120,9 @@ def run_deferred(operator: Any, context: dict[str, Any], timeout: float = 60.0) 
     except TaskDeferred as deferred:
         assert deferred.timeout is None, "the deadline is the trigger's job, not the defer timeout's"
         event = run_trigger(deferred.trigger, timeout)
-        method = getattr(operator, deferred.method_name)
-        return method(context, event=event.payload, **(deferred.kwargs or {}))
+        # As Airflow's task runner resumes a task (a sensor's soft_fail applies there).
+        kwargs = {**(deferred.kwargs or {}), "event": event.payload}
+        return operator.resume_execution(deferred.method_name, kwargs, context)
     raise AssertionError("the operator did not defer")
 
 

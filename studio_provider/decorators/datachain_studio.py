@@ -192,8 +192,7 @@ class StudioDecoratedOperator(DecoratedOperator, StudioRunJobOperator):
     def function_result(self, context: Context, summary: dict[str, Any]) -> Any:
         """Push the operator's summary to XCom ``studio_job``; return the function's JSON return value, read
         from the job's log line that starts with the task's secret marker (caught while following the
-        log, or, when an earlier try's job had already completed, by following its log once more without
-        writing it), or ``None`` when the task did not wait for the job."""
+        log, or, when an earlier try's job had already completed, by following its log once more), or ``None`` when the task did not wait for the job."""
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         job_id = summary["job_id"]
         if summary["status"] != "COMPLETE":
@@ -204,7 +203,7 @@ class StudioDecoratedOperator(DecoratedOperator, StudioRunJobOperator):
             )
             return None
         result = self.last_result
-        if result is None:  # an earlier try's job completed: read the value from its log
+        if result is None:  # an earlier try's job completed and this one did not wait: read its log
             marker = self.marker(context)
             result = run_on_worker(
                 self.hook.config,

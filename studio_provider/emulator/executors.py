@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
 import sys
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .state import EmulatorState, JobRecord
 
@@ -29,6 +30,9 @@ SIM_LOG_TEXT = "STUDIO_EMULATOR_LOG_TEXT"
 SIM_WRITES = "STUDIO_EMULATOR_WRITES"
 SIM_READS = "STUDIO_EMULATOR_READS"
 SIM_STATUSES = "STUDIO_EMULATOR_STATUSES"
+SIM_ERROR_STACK = "STUDIO_EMULATOR_ERROR_STACK"
+SIM_METRICS = "STUDIO_EMULATOR_METRICS"
+SIM_PARAMS = "STUDIO_EMULATOR_PARAMS"
 # Statuses a simulated job may pass through between QUEUED and RUNNING.
 PATH_STATUSES = ("QUEUED", "PROVISIONING", "PENDING", "INIT")
 
@@ -65,6 +69,9 @@ class SimulationPlan:
     writes: tuple[str, ...]
     reads: tuple[str, ...]
     statuses: tuple[tuple[str, float], ...] = ()
+    error_stack: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def _number(env: dict[str, str], key: str, default: float) -> float:
@@ -96,6 +103,19 @@ def _statuses(env: dict[str, str]) -> tuple[tuple[str, float], ...]:
     return tuple(path)
 
 
+def _json_object(env: dict[str, str], key: str) -> dict[str, Any]:
+    text = env.get(key, "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError(f"{key} must be a JSON object, got {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
 def simulation_plan(env: dict[str, str]) -> SimulationPlan:
     """Parse the ``STUDIO_EMULATOR_*`` keys; ValueError with a message when one is malformed."""
     duration = _number(env, SIM_DURATION, 1.0)
@@ -121,6 +141,9 @@ def simulation_plan(env: dict[str, str]) -> SimulationPlan:
         writes=_refs(env, SIM_WRITES),
         reads=_refs(env, SIM_READS),
         statuses=_statuses(env),
+        error_stack=env.get(SIM_ERROR_STACK, "").replace("\\n", "\n"),
+        metrics=_json_object(env, SIM_METRICS),
+        params=_json_object(env, SIM_PARAMS),
     )
 
 
@@ -157,7 +180,9 @@ class SimulatedExecutor:
         message = plan.error_message or (
             f"Simulated failure (exit code {plan.exit_code})" if plan.exit_code else ""
         )
-        self.service.finish(job, plan.exit_code, error_message=message)
+        job.metrics = dict(plan.metrics)
+        job.params = dict(plan.params)
+        self.service.finish(job, plan.exit_code, error_message=message, error_stack=plan.error_stack)
 
 
 class LocalExecutor:

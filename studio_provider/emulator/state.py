@@ -59,6 +59,9 @@ class JobRecord:
     exit_code: int | None = None
     error_message: str = ""
     error_stack: str = ""
+    # What the job reported (the simulated executor takes them from its environment).
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     next_run: datetime | None = None
     workdir: Path | None = None
     pid: int | None = None

@@ -57,6 +57,8 @@ JOB_ID_STATE_KEY = "studio_job_id"
 DEADLINE_STATE_KEY = "studio_job_deadline"
 #: How many of the team's newest jobs are searched for the task's marker.
 MARKER_LOOKUP_LIMIT = 100
+#: How long reading back the log of a job that already completed may take.
+REPLAY_SECONDS = 600.0
 #: The largest ``metrics`` or ``params`` (as JSON) kept in the task's return value (it goes to XCom).
 MAX_RESULT_FIELD = 64 * 1024
 
@@ -441,7 +443,10 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             "Studio job %s (%s), status %s: %s", job.id, submission.decision.value, job.status.value, url
         )
 
-        if submission.decision is Decision.ALREADY_SUCCEEDED or self.scheduled or not self.wait_for_completion:
+        if submission.decision is Decision.ALREADY_SUCCEEDED and self.wait_for_completion and not self.scheduled:
+            self.last_result = self.replay_log(context, job.id, url)
+            return self.record_studio_datasets(context, self.summarize(job))
+        if self.scheduled or not self.wait_for_completion:
             if self.scheduled:
                 self.log.info("Registered the scheduled Studio job %s; not waiting for its runs.", job.id)
             return self.record_studio_datasets(context, self.summarize(job))
@@ -481,6 +486,29 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             ),
         )
         return self.finish(context, result)
+
+    def replay_log(self, context: Context, job_id: str, url: str) -> JobWaitResult:
+        """Follow the log of a job an earlier try saw through (it completed while no try was waiting, as
+        when a worker died) once more: each try has its own task log, and this one, the try that
+        succeeds, shows the job's lines (unless ``stream_logs`` is off). Returns the finished wait."""
+        writer = None
+        if self.stream_logs:
+            self.log.info("Studio job %s completed after an earlier try of this task ended; its log follows.", job_id)
+            writer = LogWriter(self._write, prefix=LOG_PREFIX.format(job_id=job_id), limits=self.log_limits)
+        deadline = Deadline.after(REPLAY_SECONDS)
+        return run_on_worker(
+            self.hook.config,
+            lambda client: wait_for_job(
+                client,
+                job_id,
+                job_url=url,
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+                use_websocket=self.use_websocket,
+                writer=writer,
+                **self.wait_options(context),
+            ),
+        )
 
     def trigger_options(self, context: Context) -> dict[str, Any]:
         """More :class:`~studio_provider.triggers.job.StudioJobTrigger` arguments (a subclass's)."""

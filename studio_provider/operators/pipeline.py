@@ -283,7 +283,8 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineW
         """Start the run once, push it to XCom, and wait for it (deferred or here) unless told not to."""
         submission = self.start_run(context, definition, marker)
         run = submission.remote
-        if submission.decision is Decision.RECONNECTED and run.status is PipelineStatus.PAUSED:
+        resumed = submission.decision is Decision.RECONNECTED and run.status is PipelineStatus.PAUSED
+        if resumed:
             run = self._resume_if_ours(run, definition)
         self.remote_id = run.pipeline_id
         self.definition_name = definition.name
@@ -299,7 +300,8 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineW
         )
         if not self.wait_for_completion or run_phase(run) is Phase.SUCCEEDED:
             return self.record_studio_datasets(context, summarize(run, url))
-        deadline = self.deadline(context, created=submission.created)
+        # A resumed run starts over as far as ``timeout`` goes: the deadline that paused it has passed.
+        deadline = self.deadline(context, created=submission.created or resumed)
         if deadline.at is not None:
             self.log.info("Waiting for Studio pipeline %s until %s.", run.pipeline_id, deadline.describe())
         trigger = StudioPipelineTrigger(

@@ -196,6 +196,29 @@ def test_decorator_through_a_real_dag_run(
     # The DAG run's identity reaches the job, as Airflow names it for a task's own process.
     assert (environment["AIRFLOW_CTX_DAG_ID"], environment["AIRFLOW_CTX_TASK_ID"]) == (dag.dag_id, "shout")
     assert environment["AIRFLOW_CTX_DAG_RUN_ID"] == run.run_id and environment["AIRFLOW_CTX_TRY_NUMBER"] == "1"
+    # The UI's Rendered Templates show the generated script that ran (it resumed in another process).
+    assert rendered_fields(dag.dag_id, run.run_id, "shout")["query"] == job.raw["query"]
+
+
+def rendered_fields(dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(RenderedTaskInstanceFields).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id).one()
+        return dict(row.rendered_fields)
+
+
+def test_an_explicit_argument_wins_over_a_context_value_of_the_same_name() -> None:
+    @task.datachain_studio(task_id="dated")
+    def dated(ds: str, run_id: str | None = None, params: dict[str, Any] | None = None) -> str:
+        return ds
+
+    context = {**task_context(), "ds": "2026-12-04", "run_id": "from-context", "params": {"p": 1}}
+    by_keyword = operator_of(dated(ds="1999-01-01"))
+    assert by_keyword.call_kwargs(context) == {"ds": "1999-01-01", "run_id": "from-context", "params": {"p": 1}}
+    positional = operator_of(dated("1999-01-01", "mine"))
+    assert positional.call_kwargs(context) == {"params": {"p": 1}}
 
 
 # ---- what is refused, before any request -------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.exceptions import TaskDeferred
 
 from studio_provider.emulator import EmulatorServer
 from studio_provider.operators.job import DEADLINE_STATE_KEY as JOB_DEADLINE_KEY
@@ -14,7 +13,7 @@ from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.operators.pipeline import DEADLINE_STATE_KEY as PIPELINE_DEADLINE_KEY
 from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
 from tests.pipeline_helpers import set_job_env
-from tests.studio_tasks import DictStateStore, FakeTaskInstance, task_context
+from tests.studio_tasks import DictStateStore, FakeTaskInstance, TaskDeferred, task_context
 
 SLOW_JOB = {"STUDIO_EMULATOR_EXECUTOR": "simulated", "STUDIO_EMULATOR_DURATION": "60"}
 

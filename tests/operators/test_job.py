@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,14 @@ from studio_provider.exceptions import StudioDeadlinePassedError, StudioJobFaile
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.operators.cancel_job import StudioCancelJobOperator
 from studio_provider.operators.job import StudioRunJobOperator
+from studio_provider.operators.submission import marker_for, with_marker
 from tests.studio_tasks import (
+    AirflowFailException,
     DictStateStore,
     FakeTaskInstance,
     TaskDeferred,
     jobs_of,
+    marker_of,
     run_deferred,
     studio_line_times,
     studio_lines,
@@ -298,6 +301,124 @@ def test_bad_rendered_input_fails_before_any_request(
 ) -> None:
     emulator.injector.reset_observations()
     op = StudioRunJobOperator(**{"task_id": "t", "query": "print(1)", **overrides})
-    with pytest.raises(ValueError, match=names):
+    with pytest.raises(ValueError, match=names) as info:
         op.execute(task_context())
     assert emulator.injector.counters()["total"] == 0
+    # Retrying cannot fix a wrong parameter: Airflow fails the task without its retries.
+    assert isinstance(info.value, AirflowFailException)
+
+
+# ---- retries, deadlines and ownership ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("from_checkpoint", [True, False], ids=["continues", "starts-over"])
+def test_a_retry_after_a_failed_job_continues_from_its_checkpoints(
+    hook: StudioHook, capsys: pytest.CaptureFixture[str], from_checkpoint: bool
+) -> None:
+    env = lines_env(["starting"], 0.2, STUDIO_EMULATOR_EXIT_CODE="1")
+    ti, store = FakeTaskInstance(run_id=f"checkpoint-{from_checkpoint}"), DictStateStore()
+    op_args = {"query": "print(1)", "environment": env, "retry_from_checkpoint": from_checkpoint}
+    with pytest.raises(StudioJobFailedError):
+        run_op(**op_args).execute(task_context(ti, store))
+    failed = ti.xcom["job_id"]
+    ti.try_number = 2
+    with pytest.raises(StudioJobFailedError):
+        run_op(**op_args).execute(task_context(ti, store))
+    retried = ti.xcom["job_id"]
+    assert retried != failed
+    continued = hook.get_job(job_id=retried).raw.get("rerun_from_job_id")
+    said = f"Continuing from Studio job {failed}" in capsys.readouterr().out
+    assert (continued, said) == ((failed, True) if from_checkpoint else (None, False))
+
+
+def test_execution_timeout_bounds_a_deferred_wait_and_cancels_the_job(hook: StudioHook) -> None:
+    ti = FakeTaskInstance()
+    op = run_op(
+        query="print(1)",
+        environment=lines_env(["tick"], 60),
+        execution_timeout=timedelta(seconds=1.5),
+        deferrable=True,
+    )
+    with pytest.raises(StudioDeadlinePassedError) as failure:
+        run_deferred(op, task_context(ti))
+    assert "execution_timeout" in str(failure.value)
+    deadline = time.monotonic() + 20
+    while (status := hook.get_job(job_id=ti.xcom["job_id"]).status) is not JobStatus.CANCELED:
+        assert time.monotonic() < deadline, f"job still {status}"
+        time.sleep(0.1)
+
+
+def test_the_earlier_of_timeout_and_execution_timeout_wins() -> None:
+    context = task_context()
+    both = run_op(query="print(1)", timeout=3600, execution_timeout=timedelta(seconds=60))
+    bound = both.deadline(context, created=True)
+    assert bound.at is not None and bound.at - time.time() < 61 and both.deadline_source() == "execution_timeout"
+    shorter = run_op(query="print(1)", timeout=30, execution_timeout=timedelta(hours=1))
+    bound = shorter.deadline(context, created=True)
+    assert bound.at is not None and bound.at - time.time() < 31 and shorter.deadline_source() == "timeout"
+
+
+def test_a_first_try_adopts_no_job_planted_under_its_name(hook: StudioHook) -> None:
+    """Another member of the team cannot compute the marker (it is keyed with the connection's token), and
+    a first try looks nothing up: even a job bearing the exact marker is not adopted."""
+    ti = FakeTaskInstance(run_id="planted")
+    env = lines_env(["ok"], 0.1)
+    guessed = marker_for("another-members-token", ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+    assert guessed != marker_of(ti)
+    planted = [
+        hook.create_job(query="print('planted')", query_name=with_marker("etl.py", mark), environment=env)
+        for mark in (guessed, marker_of(ti))
+    ]
+    result = run_op(query="print(1)", query_name="etl.py", environment=env).execute(task_context(ti))
+    assert result["job_id"] not in {job.id for job in planted}
+    # A retry (no state store: Airflow before 3.3) still never takes the guessed one.
+    ti.try_number = 2
+    again = run_op(query="print(1)", query_name="etl.py", environment=env).execute(task_context(ti))
+    assert again["job_id"] != planted[0].id
+
+
+def test_the_result_and_the_failure_carry_what_studio_returns(hook: StudioHook) -> None:
+    completed = run_op(
+        query="print(1)",
+        environment=lines_env(
+            ["ok"], 0.1, STUDIO_EMULATOR_METRICS='{"rows": 42}', STUDIO_EMULATOR_PARAMS='{"limit": "10"}'
+        ),
+    ).execute(task_context())
+    assert completed["metrics"] == {"rows": 42} and completed["params"] == {"limit": "10"}
+    env = lines_env(
+        ["starting"],
+        0.1,
+        STUDIO_EMULATOR_EXIT_CODE="3",
+        STUDIO_EMULATOR_ERROR_MESSAGE="disk is full",
+        STUDIO_EMULATOR_ERROR_STACK="Traceback\\n  OSError: disk is full",
+        STUDIO_EMULATOR_METRICS='{"rows": 7}',
+    )
+    with pytest.raises(StudioJobFailedError) as failure:
+        run_op(query="print(1)", environment=env).execute(task_context(FakeTaskInstance(run_id="fails")))
+    error = failure.value
+    assert error.exit_code == 3 and error.error_message == "disk is full"
+    assert error.error_stack == "Traceback\n  OSError: disk is full"
+    assert error.metrics == {"rows": 7} and error.params == {}
+
+
+def test_a_retry_that_finds_the_job_completed_shows_its_log(
+    hook: StudioHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker died and the job completed before the retry started: the retry's own task log still
+    shows every line of the job (each try has its own log)."""
+    expected = words(5)
+    ti, store = FakeTaskInstance(run_id="completed-meanwhile"), DictStateStore()
+    with pytest.raises(TaskDeferred):  # try 1 defers; its trigger never runs (the worker died)
+        run_op(query="print(1)", environment=lines_env(expected, 0.3), deferrable=True).execute(
+            task_context(ti, store)
+        )
+    job_id = ti.xcom["job_id"]
+    deadline = time.monotonic() + 20
+    while hook.get_job(job_id=job_id).status is not JobStatus.COMPLETE:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    capsys.readouterr()
+    ti.try_number = 2
+    result = run_op(query="print(1)", environment=lines_env(expected, 0.3)).execute(task_context(ti, store))
+    assert result["job_id"] == job_id and result["status"] == "COMPLETE"
+    assert studio_lines(capsys.readouterr().out, job_id) == expected

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from studio_provider.emulator import EmulatorServer
-from studio_provider.exceptions import StudioDeadlinePassedError
+from studio_provider.exceptions import StudioDeadlinePassedError, StudioTaskError
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.operators.pipeline import (
     StudioPausePipelineOperator,
@@ -193,3 +193,87 @@ def test_definition_id_and_a_name_are_refused(emulator: EmulatorServer) -> None:
     with pytest.raises(ValueError, match="Pass definition_id or pipeline_name"):
         StudioRunPipelineOperator(task_id="run")
     assert emulator.injector.counters()["total"] == 0
+
+
+# ---- retries and ownership -------------------------------------------------------------------------
+
+
+def test_a_retry_resumes_the_run_its_deadline_paused(emulator: EmulatorServer, lineage: dict[str, Any]) -> None:
+    set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=3)
+    store, ti = DictStateStore(), FakeTaskInstance()
+    with pytest.raises(StudioDeadlinePassedError):
+        run_deferred(trigger_op(timeout=1.0, deferrable=True), task_context(ti, store))
+    run_id = ti.xcom["pipeline_id"]
+    assert StudioHook().get_pipeline(pipeline_id=run_id).status.value == "PAUSED"
+    retry = trigger_op(deferrable=True, timeout=60)
+    result = run_deferred(retry, task_context(FakeTaskInstance(try_number=2), store))
+    assert result["pipeline_id"] == run_id and result["status"] == "COMPLETED"
+    assert len(pipelines(emulator, definition=False)) == 1
+
+
+def test_a_run_paused_by_someone_else_fails_the_retry_at_once(
+    emulator: EmulatorServer, lineage: dict[str, Any]
+) -> None:
+    set_job_env(emulator, lineage["raw"]["id"], STUDIO_EMULATOR_DURATION=1)
+    store, ti = DictStateStore(), FakeTaskInstance()
+    started = trigger_op(wait_for_completion=False).execute(task_context(ti, store))
+    StudioHook().pause_pipeline(pipeline_id=started["pipeline_id"])  # a person, in Studio
+    emulator.injector.reset_observations()
+    with pytest.raises(StudioTaskError, match="not by this task") as info:
+        trigger_op(timeout=60).execute(task_context(FakeTaskInstance(try_number=2), store))
+    assert started["pipeline_id"] in str(info.value)
+    assert StudioHook().get_pipeline(pipeline_id=started["pipeline_id"]).status.value == "PAUSED"
+    assert emulator.injector.count("POST", "/api/datachain/pipeline/resume") == 0
+
+
+@pytest.mark.parametrize("operator", ["trigger", "run"])
+def test_without_a_state_store_a_retry_finds_the_definition_and_run_by_their_marker(
+    emulator: EmulatorServer, lineage: dict[str, Any], operator: str
+) -> None:
+    """Airflow before 3.3, or a worker that died between the create and the store write: the marker in the
+    definition's environment (and so in its runs') is what the next try finds."""
+    existing = trigger_op(datasets=["stats"], run=False).execute(task_context(FakeTaskInstance(task_id="setup")))
+
+    def make() -> Any:
+        if operator == "trigger":
+            return trigger_op(wait_for_completion=False)
+        return StudioRunPipelineOperator(task_id="run", pipeline_name=existing["name"], wait_for_completion=False)
+
+    definitions_before = len(pipelines(emulator, definition=True))
+    first = make().execute(task_context(FakeTaskInstance(task_id="owner")))
+    second = make().execute(task_context(FakeTaskInstance(task_id="owner", try_number=2)))
+    assert second["pipeline_id"] == first["pipeline_id"]
+    assert len(pipelines(emulator, definition=False)) == 1
+    assert len(pipelines(emulator, definition=True)) == definitions_before + (operator == "trigger")
+
+
+def test_settings_reach_an_existing_definition_with_repository_files_and_templated_numbers(
+    emulator: EmulatorServer, lineage: dict[str, Any], tmp_path: Any
+) -> None:
+    definition = trigger_op(datasets=["stats"], run=False).execute(task_context(FakeTaskInstance(task_id="setup")))
+    data = tmp_path / "lookup.csv"
+    data.write_text("a,b\n")
+    op = StudioRunPipelineOperator(
+        task_id="run",
+        pipeline_name=definition["name"],
+        repository="https://github.com/acme/etl",
+        python_version="3.12",
+        workers="3",  # as a rendered template gives it
+        priority="2",
+        files=[str(data)],
+        credentials_names=["s3-main"],
+        poll_interval=0.2,
+    )
+    for field in ("python_version", "workers", "priority", "repository", "files", "credentials_names"):
+        assert field in op.template_fields
+    op.execute(task_context())
+    (record,) = [item for item in pipelines(emulator, definition=True) if item.id == definition["pipeline_id"]]
+    assert (record.repository, record.python_version, record.workers, record.priority) == (
+        "https://github.com/acme/etl",
+        "3.12",
+        3,
+        2,
+    )
+    assert len(record.files) == 1 and record.credentials_names == ["s3-main"]
+    uploaded = emulator.state.files[int(record.files[0])]
+    assert uploaded.filename == "lookup.csv"

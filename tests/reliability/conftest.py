@@ -11,8 +11,17 @@ import pytest
 
 from studio_provider.emulator import EmulatorConfig, EmulatorServer
 from tests.pipeline_helpers import build_lineage, set_job_env
-from tests.reliability.airflow_cluster import AirflowCluster
-from tests.reliability.dag_templates import KILL_DAG_ID, RESTART_DAG_ID, WORKER_DAG_ID, write_dags
+from tests.reliability.airflow_cluster import AirflowCluster, ProductionBackend
+from tests.reliability.dag_templates import (
+    KILL_DAG_ID,
+    LOST_DAG_ID,
+    OUTAGE_DAG_ID,
+    RESTART_DAG_ID,
+    WORKER_DAG_ID,
+    WORKER_LONG_DAG_ID,
+    write_dags,
+    write_production_dags,
+)
 from tests.reliability.helpers import FIGURES, OTHER_TEAM, OTHER_TOKEN, TEAM, TOKEN
 
 
@@ -61,3 +70,30 @@ def airflow_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[A
             yield cluster, emulator
         finally:
             cluster.stop_all()
+
+
+@pytest.fixture(scope="session")
+def airflow_production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowCluster, EmulatorServer]]:
+    """The same, production-shaped (``make test-production``): PostgreSQL, Redis and the CeleryExecutor with
+    two Celery workers and two triggerers, with the production scenarios' DAGs too."""
+    home = tmp_path_factory.mktemp("airflow-production")
+    dags = home / "dags"
+    dags.mkdir()
+    config = EmulatorConfig(
+        tokens={TOKEN: [TEAM]}, executor="simulated", data_dir=home / "emulator", ws_ping_interval=1.0
+    )
+    with EmulatorServer(config) as emulator:
+        lineage = build_lineage(emulator, prefix="af-")
+        for name in ("raw", "clean", "features"):
+            set_job_env(emulator, lineage[name]["id"], STUDIO_EMULATOR_DURATION=4)
+        write_production_dags(dags)
+        connection = {"conn_type": "datachain_studio", "host": emulator.url, "password": TOKEN, "extra": {"team": TEAM}}
+        backend = ProductionBackend(home / "services")
+        cluster = AirflowCluster(home, dags, {"datachain_studio_default": connection}, backend=backend)
+        try:
+            cluster.boot()
+            for dag_id in (LOST_DAG_ID, OUTAGE_DAG_ID, RESTART_DAG_ID, WORKER_LONG_DAG_ID):
+                cluster.wait_for_dag(dag_id)
+            yield cluster, emulator
+        finally:
+            cluster.close()

@@ -142,3 +142,69 @@ def write_dags(folder: Path) -> None:
     )
     (folder / "worker.py").write_text(WORKER_DAG.format(dag_id=WORKER_DAG_ID, duration=WORKER_JOB_SECONDS))
     (folder / "kill.py").write_text(KILL_DAG.format(dag_id=KILL_DAG_ID))
+
+
+# ---- the production-shaped scenarios (check_production.py) ----------------------------------------------
+
+LOST_DAG_ID = "reliability_lost_creates"
+#: The worker-crash DAG with a job long enough to outlive the scheduler's notice of the dead worker (a
+#: 20 s heartbeat timeout, then the retry's scheduling): the retry reconnects to a running job.
+WORKER_LONG_DAG_ID = "reliability_worker_crash_long"
+WORKER_LONG_JOB_SECONDS = 75
+OUTAGE_DAG_ID = "reliability_outage"
+#: Deferrable job tasks of the lost-responses DAG, and of the outage DAG (half of them poll).
+LOST_TASKS = tuple(f"lost_{i:02d}" for i in range(20))
+OUTAGE_TASKS = tuple(f"outage_{i:02d}" for i in range(8))
+LOST_WORDS = 4
+OUTAGE_WORDS = 10
+OUTAGE_JOB_SECONDS = 60
+
+JOBS_DAG = '''
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from studio_provider.operators.job import StudioRunJobOperator
+
+
+def environment(task_id, duration):
+    words = "\\\\n".join(f"{{task_id}}-w{{i:02d}}" for i in range(1, {words} + 1))
+    return {{
+        "STUDIO_EMULATOR_EXECUTOR": "simulated",
+        "STUDIO_EMULATOR_DURATION": str(duration),
+        "STUDIO_EMULATOR_LOG_TEXT": words,
+    }}
+
+
+with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
+         max_active_tasks=64) as dag:
+    for index, task_id in enumerate({tasks!r}):
+        StudioRunJobOperator(
+            task_id=task_id,
+            query="print('reliability')",
+            query_name=task_id + ".py",
+            environment=environment(task_id, {duration}),
+            deferrable=True,
+            use_websocket={websocket},
+            poll_interval=1.0,
+            timeout=900,
+            retries=0,
+        )
+'''
+
+
+def write_production_dags(folder: Path) -> None:
+    """The suite's DAG files plus the production scenarios' (lost creates, outage)."""
+    write_dags(folder)
+    (folder / "worker_long.py").write_text(WORKER_DAG.format(dag_id=WORKER_LONG_DAG_ID, duration=WORKER_LONG_JOB_SECONDS))
+    (folder / "lost.py").write_text(
+        JOBS_DAG.format(dag_id=LOST_DAG_ID, words=LOST_WORDS, tasks=LOST_TASKS, duration=3, websocket="True")
+    )
+    (folder / "outage.py").write_text(
+        JOBS_DAG.format(
+            dag_id=OUTAGE_DAG_ID, words=OUTAGE_WORDS, tasks=OUTAGE_TASKS, duration=OUTAGE_JOB_SECONDS,
+            websocket="index % 2 == 0",
+        )
+    )

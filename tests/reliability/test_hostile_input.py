@@ -271,3 +271,22 @@ def test_the_emulator_request_log_never_holds_the_token(rel_emulator: EmulatorSe
         hook.get_job(job_id="no-such-job")
     assert request_log(rel_emulator)
     assert add_token_count("7 hostile input", request_log(rel_emulator)) == 0
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["javascript:alert(document.cookie)", "https://studio.evil.example/phish", "data:text/html,<script>x</script>"],
+)
+def test_a_url_from_the_server_reaches_xcom_only_on_the_studio_host(
+    monkeypatch: pytest.MonkeyPatch, hostile: str
+) -> None:
+    """The link and XCom get Studio's URL only when it is http(s) on the connection's host; otherwise the
+    provider builds the job's URL itself."""
+    job = {"id": "job-1", "status": "COMPLETE", "exit_code": 0, "url": hostile, "query_name": "x"}
+    with scripted_studio() as (studio, url):
+        studio.create = raw_json(json.dumps({**job, "status": "CREATED"}))
+        studio.jobs = raw_json(json.dumps([job]))
+        ti = FakeTaskInstance(task_id="hostile")
+        result = scripted_operator(monkeypatch, url, wait_for_completion=False).execute(task_context(ti))
+    expected = f"{url}/team/{TEAM}/datasets/jobs/job-1"
+    assert ti.xcom["job_url"] == result["job_url"] == expected

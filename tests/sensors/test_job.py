@@ -13,14 +13,22 @@ try:  # Airflow 3.2+
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef]
 
-from airflow.exceptions import TaskDeferred
 
 from studio_provider.client import JobStatus
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioSensorFailedError, StudioSensorTimeout
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.sensors.job import StudioJobSensor
-from tests.studio_tasks import FakeTaskInstance, collect_events, run_deferred, task_context
+from tests.studio_tasks import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    FakeTaskInstance,
+    TaskDeferred,
+    collect_events,
+    run_deferred,
+    task_context,
+)
 
 
 def simulated(duration: float, **extra: str) -> dict[str, str]:
@@ -123,3 +131,32 @@ def test_a_deferred_sensor_never_cancels_the_job_it_watches(hook: StudioHook, em
     assert hook.get_job(job_id=job.id).status is JobStatus.RUNNING
     cancels = [entry for entry in emulator.injector.requests() if str(entry["path"]).endswith("/cancel")]
     assert cancels == []
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferred"])
+def test_one_ending_in_every_mode_a_failure_fails_without_retry_and_soft_fail_skips(
+    hook: StudioHook, mode: str
+) -> None:
+    failed = hook.create_job(query="print(1)", environment=simulated(0.1, STUDIO_EMULATOR_EXIT_CODE="4"))
+    deadline = time.monotonic() + 20
+    while not hook.get_job(job_id=failed.id).status.is_terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    options: dict[str, Any] = {"deferrable": True} if mode == "deferred" else {"mode": mode}
+
+    def run(waiting: StudioJobSensor) -> Any:
+        return run_deferred(waiting, task_context()) if mode == "deferred" else waiting.execute(task_context())
+
+    with pytest.raises(StudioSensorFailedError) as failure:
+        run(sensor(failed.id, **options))
+    assert isinstance(failure.value, AirflowFailException)  # retrying cannot change a FAILED job
+    with pytest.raises(AirflowSkipException):
+        run(sensor(failed.id, soft_fail=True, **options))
+
+
+def test_a_deferred_sensor_timeout_ends_as_airflow_sensors_do(hook: StudioHook) -> None:
+    slow = hook.create_job(query="print(1)", environment=simulated(60))
+    with pytest.raises(AirflowSensorTimeout):  # not retried by Airflow
+        run_deferred(sensor(slow.id, deferrable=True, poll_interval=0.2, timeout=1), task_context())
+    with pytest.raises(AirflowSkipException):
+        run_deferred(sensor(slow.id, deferrable=True, poll_interval=0.2, timeout=1, soft_fail=True), task_context())

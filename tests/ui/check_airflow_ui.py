@@ -16,6 +16,7 @@ The file name keeps it out of plain ``pytest`` and ``make test`` (it needs Chrom
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -53,14 +54,27 @@ PORTLESS_CONN_ID = "datachain_studio_without_port"
 pytestmark = pytest.mark.timeout(900)
 
 
+def stack_class() -> type[Stack]:
+    """``tools.stack.Stack``, or with ``STUDIO_UI_STACK=production`` (``make test-ui-production``) the
+    production-shaped stack of ``tools/production_stack.py``, which has the same interface."""
+    if os.environ.get("STUDIO_UI_STACK") == "production":
+        from tools.production_stack import ProductionStack
+
+        return ProductionStack  # type: ignore[return-value]
+    return Stack
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    # `make up`'s ports when they are free, so the screenshots show the URLs a user sees; free ones otherwise.
-    ports = {
-        name: port if port_is_free(port) else None
-        for name, port in (("port", DEFAULT_PORT), ("studio_port", DEFAULT_STUDIO_PORT))
-    }
-    with Stack(HOME, **ports) as running:
+    cls = stack_class()
+    ports: dict[str, int | None] = {}
+    if cls is Stack:
+        # `make up`'s ports when they are free, so the screenshots show the URLs a user sees; free ones otherwise.
+        ports = {
+            name: port if port_is_free(port) else None
+            for name, port in (("port", DEFAULT_PORT), ("studio_port", DEFAULT_STUDIO_PORT))
+        }
+    with cls(HOME, **ports) as running:
         SHOTS.mkdir(parents=True, exist_ok=True)
         yield running
 
