@@ -16,5 +16,5 @@ def test_every_image_is_used_and_every_screenshot_is_an_image_of_the_docs() -> N
     used = set(re.findall(r"\(images/([\w.-]+)\)", pages))
     assert images == used, {"unused": sorted(images - used), "missing": sorted(used - images)}
     check = (ROOT / "tests" / "ui" / "check_airflow_ui.py").read_text()
-    written = set(re.findall(r'DOC_IMAGES / "([\w.-]+)"', check))
+    written = set(re.findall(r'doc_image\("([\w.-]+)"\)', check))
     assert written == images, {"not refreshed by make test-ui": sorted(images - written)}

@@ -64,6 +64,13 @@ def stack_class() -> type[Stack]:
     return Stack
 
 
+def doc_image(name: str) -> Path:
+    """Where a screenshot the documentation shows goes: ``docs/images`` for the `make up` stack (the one the
+    pages describe), the screenshots folder for another stack."""
+    folder = DOC_IMAGES if stack_class() is Stack else SHOTS
+    return folder / name
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     cls = stack_class()
@@ -159,19 +166,19 @@ def test_connection_is_listed_and_its_test_button_works(stack: Stack, page: Any)
     listed = row.first.inner_text()
     assert "datachain_studio" in listed and stack.studio_url.split("://")[1] in listed, listed
     page.wait_for_timeout(500)
-    page.screenshot(path=str(DOC_IMAGES / "connections-list.png"))
+    page.screenshot(path=str(doc_image("connections-list.png")))
     page.set_viewport_size({"width": 1400, "height": 1250})  # the whole form, without scrolling
     row.first.get_by_role("button", name="Edit Connection").click()
     for label in ("Studio URL", "Token"):
         page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
-    page.screenshot(path=str(DOC_IMAGES / "connection-form.png"))
+    page.screenshot(path=str(doc_image("connection-form.png")))
     # Every extra field: Airflow 3.3's Edit form shows those the stored extra holds (make up stores all).
     page.get_by_text("Extra Fields", exact=True).click()
     for label in EXTRA_FIELD_LABELS:
         page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
-    page.screenshot(path=str(DOC_IMAGES / "connection-extra-fields.png"))
+    page.screenshot(path=str(doc_image("connection-extra-fields.png")))
     page.keyboard.press("Escape")
     page.set_viewport_size({"width": 1400, "height": 900})
 
@@ -179,7 +186,7 @@ def test_connection_is_listed_and_its_test_button_works(stack: Stack, page: Any)
     toast = page.locator("[data-scope=toast][data-part=root]")
     toast.first.wait_for(timeout=30_000)
     page.wait_for_timeout(1000)
-    page.screenshot(path=str(DOC_IMAGES / "connection-test-button.png"))
+    page.screenshot(path=str(doc_image("connection-test-button.png")))
     shown = " | ".join(text.replace("\n", ": ") for text in toast.all_inner_texts())
     assert "Test Connection Successful" in shown, shown
     assert f"as team '{TEAM}'" in shown, shown
@@ -219,7 +226,7 @@ def test_task_log_shows_studio_lines(stack: Stack, api: httpx.Client, dag_run: d
     ).json()["value"]
     page.goto(f"{stack.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/extract_cities")
     page.get_by_text(f"[studio {job_id}] extract: read 6 cities").first.wait_for(timeout=60_000)
-    page.screenshot(path=str(DOC_IMAGES / "task-log.png"))
+    page.screenshot(path=str(doc_image("task-log.png")))
     body = page.locator("body").inner_text()
     assert body.count(f"[studio {job_id}] extract:") >= 7  # the header line and the six cities
 
@@ -235,7 +242,7 @@ def test_extra_link_opens_the_studio_job(
     page.get_by_text("Details", exact=True).click()
     link = page.get_by_text("DataChain Studio Job", exact=True).first
     link.wait_for(timeout=60_000)
-    page.screenshot(path=str(DOC_IMAGES / "extra-link.png"))
+    page.screenshot(path=str(doc_image("extra-link.png")))
     with page.context.expect_page() as opened:
         link.click()
     tab = opened.value
@@ -249,4 +256,4 @@ def test_extra_link_opens_the_studio_job(
     assert "Job extract_cities.py" in text, text[:2000]
     assert job_id in text and "COMPLETE" in text, text[:2000]
     assert "Prague" in text and "Datasets written" in text and "cities@v1.0.0" in text, text[:2000]
-    tab.screenshot(path=str(DOC_IMAGES / "studio-job-page.png"))
+    tab.screenshot(path=str(doc_image("studio-job-page.png")))
