@@ -440,7 +440,7 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job.id)
         ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
         self.log.info(
-            "Studio job %s (%s): %s, status %s.", job.id, submission.decision.value, url, job.status.value
+            "Studio job %s (%s), status %s: %s", job.id, submission.decision.value, job.status.value, url
         )
 
         if submission.decision is Decision.ALREADY_SUCCEEDED and self.wait_for_completion and not self.scheduled:
@@ -532,8 +532,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             self.stop_remote(result.job_id, f"its deadline {deadline} passed")
             last = f", last status {result.status}" if result.status else ""
             raise StudioDeadlinePassedError(
-                f"Studio job {result.job_id} ({where}{last}) did not finish by its deadline {deadline} "
-                f"({self.deadline_source()}); it was cancelled.",
+                f"Studio job {result.job_id} at {where} did not finish by its deadline {deadline} "
+                f"({self.deadline_source()}{last}); it was cancelled.",
                 remote_id=result.job_id,
                 url=result.job_url,
                 status=result.status,
