@@ -63,6 +63,32 @@ def task_state_store(context: Mapping[str, Any]) -> Any | None:
     return context.get("task_state_store")
 
 
+async def atask_instance_state(ti: Any) -> str | None:
+    """The current state of the task instance ``ti`` (a trigger's ``task_instance``) in Airflow's database,
+    read from a trigger without blocking the loop (``None``: no state, as after a clear).
+
+    :raises LookupError: when this Airflow or process cannot tell (outside a triggerer, an older layout),
+        or the task instance is not there.
+    """
+    from asgiref.sync import sync_to_async
+
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    except ImportError as exc:  # pragma: no cover - older layouts
+        raise LookupError(f"this Airflow cannot read task states from a trigger ({exc})") from exc
+    map_index = getattr(ti, "map_index", -1)
+    map_index = -1 if map_index is None else int(map_index)
+    states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+        dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index
+    )
+    key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+    by_task = states.get(ti.run_id) or {}
+    if key not in by_task:
+        raise LookupError(f"no task instance {ti.dag_id}/{ti.run_id}/{key}")
+    state = by_task[key]
+    return None if state is None else str(getattr(state, "value", state))
+
+
 def trigger_on_kill_supported() -> bool:
     """Whether the triggerer calls ``BaseTrigger.on_kill()`` when a user kills a deferred task (3.3+)."""
     from airflow.triggers.base import BaseTrigger

@@ -18,6 +18,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from studio_provider.client import AsyncStudioClient
 from studio_provider.client.pool import shared_client
 from studio_provider.client.waiting import LogLimits, LogWriter, WaitResult
+from studio_provider.compat import atask_instance_state
 from studio_provider.exceptions import StudioTaskError
 from studio_provider.hooks.studio import StudioAsyncHook
 
@@ -111,9 +112,31 @@ class StudioTrigger(BaseTrigger):
             reason = f" ({self.kill_option}=False)" if self.kill_option else ""
             self.log.info("The task was killed; %s keeps running%s.", self.awaited, reason)
             return
+        if await self._still_deferred():
+            # Airflow (3.3.2) also cancels a trigger "by user action" when it moved to another triggerer
+            # (this one missed its health check): its task still waits, on the other triggerer.
+            self.log.warning(
+                "This triggerer stopped following %s, but the task is still deferred (its trigger moved to "
+                "another triggerer): %s keeps running.",
+                self.awaited,
+                self.awaited,
+            )
+            return
         config = await self.hook().get_config()
         async with shared_client(config) as client:
             await self.stop_remote(client)
+
+    async def _still_deferred(self) -> bool:
+        """Whether the task still waits on a trigger; ``False`` when that cannot be read (the kill is then
+        taken at its word)."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return False
+        try:
+            return await atask_instance_state(ti) == "deferred"
+        except Exception as exc:
+            self.log.info("Could not read the state of the killed task (%s); taking the kill as given.", exc)
+            return False
 
 
 __all__ = ["StudioTrigger", "read_event"]
