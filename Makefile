@@ -60,7 +60,7 @@ test: lint typecheck
 
 # A venv per supported Airflow version: `apache-airflow==<version>` and the provider, with only the pins
 # that version needs (tests/constraints/airflow-<version>.txt says why for each). Airflow's own
-# constraints files would do too, but they are not reachable from CI.
+# constraints files, the usual way, are not reachable from CI.
 .PRECIOUS: .venv-airflow-%/.installed
 .venv-airflow-%/.installed: pyproject.toml tests/constraints/airflow-%.txt
 	test -x .venv-airflow-$*/bin/python || $(PYTHON) -m venv .venv-airflow-$*
@@ -73,8 +73,9 @@ test: lint typecheck
 # the provider's DAGs against the emulator: jobs, mapped jobs, pipelines, schedules, assets, a lost create
 # response; `airflow dags test` of an example), and a real multi-process Airflow (api-server, scheduler,
 # dag-processor, triggerers as processes): a task process killed mid-wait, a deferred task marked failed,
-# a triggerer killed while tasks wait.
-CLUSTER_TESTS := tests/reliability/test_worker_crash.py tests/reliability/test_triggerer_restart.py
+# a triggerer killed while tasks wait; then a search of all that Airflow wrote for the token. The order is
+# `make test`'s: the token search needs the task logs of the runs before it.
+CLUSTER_TESTS := tests/reliability/test_triggerer_restart.py tests/reliability/test_worker_crash.py
 
 # Left out where a version cannot pass them, each for a limit of that Airflow:
 # - before 3.3, the multi-process dataset watcher test: it counts the team-wide poll that watchers share
