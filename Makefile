@@ -96,7 +96,7 @@ BEFORE_3_3_DESELECT := \
 	--deselect tests/reliability/test_worker_crash.py::test_marking_a_deferred_task_failed_cancels_its_job \
 	--deselect tests/examples/test_example_runs.py::test_failure_handling
 BEFORE_3_2_DESELECT := $(BEFORE_3_3_DESELECT) \
-	--deselect tests/test_assets.py::test_a_watched_dataset_registers_its_trigger_with_primitive_kwargs
+	--deselect tests/assets/test_events.py::test_a_watched_dataset_registers_its_trigger_with_primitive_kwargs
 DESELECT_3.1.0 := $(BEFORE_3_2_DESELECT) \
 	--deselect tests/reliability/test_worker_crash.py::test_killed_task_process_retries_and_reconnects_to_the_same_job
 DESELECT_3.1.8 := $(BEFORE_3_2_DESELECT)

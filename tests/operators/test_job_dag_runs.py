@@ -13,7 +13,8 @@ import pytest
 
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
-from studio_provider.submission import marker_for
+from studio_provider.operators.submission import marker_for
+from tests.conftest import EMULATOR_TOKEN
 from tests.operators.test_dag_run import stored_xcoms
 from tests.studio_tasks import studio_lines
 
@@ -42,7 +43,7 @@ def test_mapped_job_runs_one_studio_job_per_map_index(
         job = by_query[f"print('{index}')"]  # the template saw its own map index
         assert job.status.value == "COMPLETE"
         # Each map index is its own task instance: its own marker, and its own lines in the log.
-        assert f"[{marker_for(dag.dag_id, 'run_jobs', run.run_id, index)}]" in job.name
+        assert f"[{marker_for(EMULATOR_TOKEN, dag.dag_id, 'run_jobs', run.run_id, index)}]" in job.name
         assert studio_lines(output, job.id) == words(index)
     returned = stored_map_xcoms(dag.dag_id, run.run_id, "run_jobs", "job_id")
     assert returned == {index: by_query[f"print('{index}')"].id for index in range(MAP_SIZE)}
