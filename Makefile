@@ -123,6 +123,7 @@ matrix-versions:
 FLOOR_DESELECT := \
 	--deselect tests/hooks/test_studio.py::test_default_connection_may_be_absent_when_environment_is_set \
 	--deselect tests/hooks/test_studio.py::test_missing_named_connection_says_how_to_create_it \
+	--deselect tests/hooks/test_studio.py::test_missing_default_connection_suggests_the_environment_too \
 	--ignore=tests/emulator --ignore=tests/reliability --ignore=tests/ui
 
 test-floor: .venv-airflow-$(FLOOR_VERSION)/.installed

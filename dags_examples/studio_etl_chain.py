@@ -11,13 +11,16 @@
 5. ``report`` collects the Studio job ids and URLs from XCom.
 
 Every wait is deferred: the worker slot is free while Studio works, and the job's log lines still reach
-the task log (the triggerer streams them). The jobs and the pipeline record an asset event for every
-dataset version they produce (through the ``studio-datasets`` alias), so DAGs scheduled on those Studio
-datasets run next.
+the task log (the triggerer streams them). Each version of ``cities`` becomes an asset event (the first job
+through the ``studio-datasets`` alias, the pipeline through the declared ``cities`` asset), so DAGs
+scheduled on that Studio dataset run next. ``city_stats`` is left out of the outlets: the
+``studio_on_new_dataset`` DAG watches it, and one source of events per dataset runs a consumer once per
+version (see docs/assets.md).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,13 +28,17 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, task
 
-from studio_provider.assets import studio_datasets_alias
+from studio_provider.assets import studio_dataset_asset, studio_datasets_alias
 from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.operators.pipeline import StudioTriggerPipelineOperator
 from studio_provider.sensors.dataset import StudioDatasetSensor
 
 #: The scripts and data the jobs run with, kept next to the DAG.
 JOBS = Path(__file__).resolve().parent / "studio_jobs"
+#: The Studio team in the asset's name: the connection's team (see docs/assets.md).
+TEAM = os.environ.get("DATACHAIN_STUDIO_TEAM", "local-team")
+#: The dataset the first job writes, declared so that its asset is in the datachain-studio group.
+CITIES = studio_dataset_asset("@local.default.cities", team=TEAM)
 
 # --8<-- [start:dag]
 with DAG(
@@ -83,7 +90,8 @@ with DAG(
         deferrable=True,
         poll_interval=2,
         timeout=timedelta(minutes=30),
-        outlets=[studio_datasets_alias()],
+        inlets=[CITIES],  # the dataset it reads (lineage; declares the asset)
+        # no outlets: studio_on_new_dataset's watcher reports city_stats versions
     )
     # --8<-- [end:stats]
 
@@ -113,7 +121,7 @@ with DAG(
         timeout=timedelta(hours=1),  # then the run is paused and the task fails
         # each job run's log lines, prefixed with its name, in the task log
         stream_logs=True,
-        outlets=[studio_datasets_alias()],
+        outlets=[CITIES],  # an event for the cities version the run writes
     )
     # --8<-- [end:pipeline]
 

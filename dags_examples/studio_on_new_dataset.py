@@ -2,10 +2,10 @@
 
 The ``city_stats`` asset is watched by a ``StudioDatasetVersionTrigger`` (an ``AssetWatcher``): the
 triggerer polls Studio and records an asset event once per new COMPLETE version (versions that existed
-when it started do not count; a restarted triggerer does not fire twice). Versions written by the
-provider's own operators with the ``studio-datasets`` alias in their ``outlets`` (``studio_etl_chain``)
-reach the same asset through Airflow's own events. Each event schedules one run of this DAG, which
-publishes a report of that version with a Studio job.
+when it started do not count; a restarted triggerer does not fire twice), whether ``studio_etl_chain`` or
+someone in Studio wrote it. ``studio_etl_chain`` leaves ``city_stats`` out of its outlets: with the
+watcher and an operator both recording events, this DAG would run twice per version (docs/assets.md).
+Each event schedules one run of this DAG, which publishes a report of that version with a Studio job.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetWatcher, task
 
-from studio_provider.assets import studio_dataset_asset
+from studio_provider.assets import studio_dataset_asset, studio_dataset_events
 from studio_provider.operators.job import StudioRunJobOperator
 from studio_provider.triggers.dataset import StudioDatasetVersionTrigger
 
@@ -53,13 +53,10 @@ with DAG(
     # --8<-- [start:version]
     @task
     def new_version(triggering_asset_events: Any = None) -> str:
-        """The version that triggered this run: the watcher's event carries it in ``payload``, an event
-        from a Studio operator in ``extra``. A manual run has none: the newest version is used."""
-        version = ""
-        for events in (triggering_asset_events or {}).values():
-            for event in events:
-                extra = dict(event.extra or {})
-                version = str(extra.get("payload", {}).get("version") or extra.get("version") or version)
+        """The newest version behind this run (a watcher's or an operator's event:
+        the same details). A manual run has none: the newest version is used."""
+        versions = [str(event["version"]) for event in studio_dataset_events(triggering_asset_events)]
+        version = max(versions, key=lambda v: [int(part) for part in v.split(".")], default="")
         print(f"city_stats version: {version or 'newest'}")
         return version
 

@@ -5,6 +5,10 @@ pipeline that rebuilds ``city_stats`` and brings every declared schedule to its 
 when missing, updated only where it differs, left alone when it matches. Running it twice changes
 nothing the second time; the task log says what it did. Trigger it after changing the declarations
 (or let it run daily to undo hand edits in Studio).
+
+In Studio each schedule's name carries this DAG's marker (``city-stats-nightly [airflow:…]``): the sync
+changes only schedules this DAG created with its connection's token, and fails naming any other schedule
+of a declared name instead of touching it (see docs/schedules.md).
 """
 
 from __future__ import annotations

@@ -101,11 +101,26 @@ async def aget_task_xcom(ti: Any, key: str) -> Any:
 
 
 def get_xcom_value(ti_key: Any, key: str) -> Any:
-    """Read one XCom of a task instance from an operator link's ``get_link`` (which runs on the worker)."""
+    """Read one XCom of a task instance from an operator link's ``get_link`` (which runs on the worker at
+    the end of every try); ``None`` when the task pushed none.
+
+    ``XCom.get_value`` asks for the one entry, and when there is none (a task that failed before it
+    submitted anything) Airflow's task client logs ``[error] XCom not found`` in the task log. The task's
+    entries of ``key`` over all map indexes (``XCom.get_all``) come back empty instead, without an error:
+    asked first, they settle the usual cases (none, or an unmapped task's one value).
+    """
     try:
         from airflow.sdk.execution_time.xcom import XCom
     except ImportError:  # pragma: no cover - older layouts
         from airflow.sdk.bases.xcom import BaseXCom as XCom  # type: ignore[no-redef]
+    get_all = getattr(XCom, "get_all", None)
+    if callable(get_all):
+        values = get_all(key=key, dag_id=ti_key.dag_id, task_id=ti_key.task_id, run_id=ti_key.run_id)
+        if not values:
+            return None
+        if getattr(ti_key, "map_index", -1) < 0 and len(values) == 1:
+            return values[0]
+    # A mapped task whose instances pushed: read this instance's own entry.
     return XCom.get_value(ti_key=ti_key, key=key)
 
 

@@ -21,7 +21,7 @@ from studio_provider.client import Pipeline
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
 from tests.emulator.helpers import client_for, create_job, wait_job
-from tests.studio_tasks import task_context
+from tests.studio_tasks import AirflowFailException, task_context
 
 #: Every job of the lineage, with what it reads.
 LINEAGE = (("raw", ""), ("clean", "raw"), ("features", "clean"), ("stats", "raw"))
@@ -86,13 +86,14 @@ def start_run(datasets: list[str]) -> Pipeline:
 def assert_refused_before_any_request(
     server: EmulatorServer, make: Callable[[], Any], words: tuple[str, ...]
 ) -> None:
-    """Executing the task ``make()`` builds raises a ``ValueError`` naming each of ``words``, and no
-    request reaches the emulator."""
+    """Executing the task ``make()`` builds raises a ``ValueError`` naming each of ``words`` that fails the
+    task without retries (``StudioInputError``), and no request reaches the emulator."""
     server.injector.reset_observations()
     with pytest.raises(ValueError) as info:
         make().execute(task_context())
     for word in words:
         assert word in str(info.value)
+    assert isinstance(info.value, AirflowFailException), type(info.value)
     assert server.injector.counters()["total"] == 0
 
 

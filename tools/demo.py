@@ -148,6 +148,16 @@ def run_dag(env: dict[str, str], log: Path, progress: Progress) -> int:
     return process.returncode
 
 
+def status_name(status: Any) -> str:
+    """A dataset version's status by its name (Studio sends the number: ``4`` is ``COMPLETE``)."""
+    from studio_provider.client.models import DatasetVersionStatus
+
+    try:
+        return DatasetVersionStatus(int(status)).name
+    except (TypeError, ValueError):
+        return f"status {status}"
+
+
 def summary(log: Path) -> bool:
     rows = task_rows()
     run = query("SELECT state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", DAG_ID)
@@ -164,7 +174,7 @@ def summary(log: Path) -> bool:
         say(f"  {task_id:<17} {xcom(task_id, 'job_id') or '-'}  {xcom(task_id, 'job_url') or ''}")
     ready = xcom("city_stats_ready", "return_value")
     if ready:
-        say(f"  dataset sensor    {ready['name']}@v{ready['version']} status {ready['status']} (COMPLETE)")
+        say(f"  dataset sensor    {ready['name']}@v{ready['version']} {status_name(ready['status'])}")
     pipeline = xcom("rebuild_stats", "return_value")
     if pipeline:
         say(

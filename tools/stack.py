@@ -67,6 +67,15 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "log-serv
 HEALTH = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 
+def extra_field_defaults() -> dict[str, Any]:
+    """The extra fields of the ``datachain_studio`` connection form with their defaults, as the provider
+    declares them (``conn-fields``): what the UI's Add form stores."""
+    from studio_provider.get_provider_info import get_provider_info
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    return {name: field["schema"].get("default") for name, field in conn_type["conn-fields"].items()}
+
+
 class StackError(RuntimeError):
     """The stack could not start, or a process of it stopped; the message says which and where to look."""
 
@@ -287,8 +296,9 @@ class Stack:
 
     def store_connection(self) -> None:
         """``datachain_studio_default`` in Airflow's database, through the REST API as the UI would store
-        it, with the port field set to the emulator's port: Airflow 3.3.2's Test button sends the stored
-        port (``0`` for none), and the API refuses a test whose port differs from the stored one."""
+        it: every extra field with its default (Airflow 3.3's Edit form shows only the extra fields the
+        stored extra holds), and the port field set to the emulator's port (Airflow 3.3.2's Test button
+        sends the stored port, ``0`` for none, and the API refuses a test whose port differs)."""
         body = {
             "connection_id": CONN_ID,
             "conn_type": "datachain_studio",
@@ -296,7 +306,7 @@ class Stack:
             "host": self.studio_url,
             "port": self.studio_port,
             "password": TOKEN,
-            "extra": json.dumps({"team": TEAM}),
+            "extra": json.dumps({**extra_field_defaults(), "team": TEAM}),
         }
         with self.client() as api:
             answer = api.post("/api/v2/connections", json=body)

@@ -3,9 +3,11 @@ and the asset events the job and pipeline operators emit.
 
 **The scheme.** A Studio dataset is the asset ``datachain://<team>/<namespace>/<project>/<dataset>``
 (namespace without its ``@``; each part percent-encoded). The asset's name is its URI. A version is not
-part of the asset: it travels in the event's ``extra`` (``version``, ``num_objects``, ``size``,
-``job_id``, ``job_url``, ``dataset``, ``status``). OpenLineage names the same dataset
-``namespace="datachain://<team>"``, ``name="<namespace>.<project>.<dataset>"``.
+part of the asset: it travels in the event's ``extra["payload"]`` (``version``, ``num_objects``, ``size``,
+``job_id``, ``job_url``, ``dataset``, ``uri``, ``status``, ``finished_at``: the same keys whether an
+operator or the asset watcher recorded the event; :func:`studio_dataset_events` reads them).
+OpenLineage names the same dataset ``namespace="datachain://<team>"``,
+``name="<namespace>.<project>.<dataset>"``.
 
 DAG authors never write these URIs by hand::
 
@@ -18,7 +20,16 @@ DAG authors never write these URIs by hand::
 
 from __future__ import annotations
 
-from studio_provider.assets.events import StudioDatasetEventsMixin, emit_dataset_events, event_extra
+from studio_provider.assets.events import (
+    PAYLOAD_KEYS,
+    StudioDatasetEventsMixin,
+    emit_dataset_events,
+    event_extra,
+    event_payload,
+    other_team_assets,
+    studio_dataset_events,
+    warn_other_team_assets,
+)
 from studio_provider.assets.factories import (
     ASSET_GROUP,
     DEFAULT_ALIAS_NAME,
@@ -32,6 +43,7 @@ from studio_provider.assets.uri import SCHEME, dataset_uri, normalize_uri, parse
 __all__ = [
     "ASSET_GROUP",
     "DEFAULT_ALIAS_NAME",
+    "PAYLOAD_KEYS",
     "SCHEME",
     "StudioDatasetEventsMixin",
     "asset_of",
@@ -39,8 +51,12 @@ __all__ = [
     "dataset_uri",
     "emit_dataset_events",
     "event_extra",
+    "event_payload",
     "normalize_uri",
+    "other_team_assets",
     "parse_dataset_uri",
     "studio_dataset_asset",
+    "studio_dataset_events",
     "studio_datasets_alias",
+    "warn_other_team_assets",
 ]

@@ -1,4 +1,13 @@
-"""The asset events of the job and pipeline operators: one per dataset version their Studio jobs wrote."""
+"""The asset events of Studio dataset versions: the one shape of their details, the events the job and
+pipeline operators emit, and how a consumer DAG reads them back.
+
+**One shape.** Whoever records the event (an operator, through an alias or a declared asset; or the asset
+watcher's :class:`~studio_provider.triggers.dataset.StudioDatasetVersionTrigger`), the version's details
+are built by :func:`event_payload` and are at ``event.extra["payload"]``: Airflow nests a trigger's payload
+there and the operators put the same dict there. Operator events also keep the details at the top level
+of ``extra`` (``extra["version"]``); a watcher's cannot (Airflow writes that ``extra`` itself:
+``{"from_trigger": True, "payload": ...}``). :func:`studio_dataset_events` reads either.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from studio_provider.assets.factories import asset_of
-from studio_provider.assets.uri import SCHEME, parse_dataset_uri
+from studio_provider.assets.uri import SCHEME, dataset_uri, parse_dataset_uri
 from studio_provider.client.dataset_info import DatasetVersionInfo
 from studio_provider.client.errors import StudioError
 from studio_provider.client.lookups import produced_versions
@@ -16,18 +25,91 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
+#: The keys of every Studio dataset event's details (:func:`event_payload`).
+PAYLOAD_KEYS = ("dataset", "uri", "version", "status", "num_objects", "size", "job_id", "job_url", "finished_at")
 
-def event_extra(version: DatasetVersionInfo, *, job_id: str | None, job_url: str | None) -> dict[str, Any]:
-    """The ``extra`` of a version's asset event."""
+
+def event_payload(
+    version: DatasetVersionInfo, *, team: str | None, job_id: str | None = None, job_url: str | None = None
+) -> dict[str, Any]:
+    """The details of a dataset version's asset event, the same for an operator's event and a watcher's:
+    ``dataset`` (``@namespace.project.name@vX.Y.Z``), ``uri`` (the asset's), ``version``, ``status``
+    (``4`` = COMPLETE), ``num_objects``, ``size``, ``job_id``, ``job_url``, ``finished_at``.
+
+    :param version: the dataset version.
+    :param team: the Studio team (the asset URI names it); ``None`` leaves ``uri`` empty.
+    :param job_id: the job that produced it (default: the one Studio names).
+    :param job_url: that job's Studio page.
+    """
+    uri = (
+        dataset_uri(team=team, namespace=version.namespace, project=version.project, name=version.name)
+        if team
+        else None
+    )
     return {
         "dataset": str(version.ref),
+        "uri": uri,
         "version": version.version,
         "status": version.status,
         "num_objects": version.num_objects,
         "size": version.size,
         "job_id": job_id or version.job_id,
         "job_url": job_url,
+        "finished_at": version.finished_at,
     }
+
+
+def event_extra(
+    version: DatasetVersionInfo, *, team: str | None, job_id: str | None, job_url: str | None
+) -> dict[str, Any]:
+    """The ``extra`` of an operator's asset event: the :func:`event_payload` under ``payload`` (where a
+    watcher's event has it), and its keys at the top level too.
+
+    :param version: the dataset version.
+    :param team: the Studio team.
+    :param job_id: the job that produced it.
+    :param job_url: that job's Studio page.
+    """
+    payload = event_payload(version, team=team, job_id=job_id, job_url=job_url)
+    return {**payload, "payload": dict(payload)}
+
+
+def studio_dataset_events(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -> list[dict[str, Any]]:
+    """The details (:func:`event_payload`) of the Studio dataset versions behind this DAG run: one entry
+    per version, in the order Airflow lists the events.
+
+    Use it in a task of a DAG scheduled on Studio dataset assets::
+
+        @task
+        def publish(triggering_asset_events=None):
+            for event in studio_dataset_events(triggering_asset_events):
+                print(event["uri"], event["version"], event["job_url"])
+
+    Airflow lists an event that came through an alias twice in ``triggering_asset_events``: under its
+    asset and under the ``AssetAlias``; only the asset's entry is read. Events recorded by the operators
+    and by the asset watcher give the same keys; when one run holds both events of a version (a dataset
+    that is emitted and watched), the version is listed once. Events of other assets, and events without
+    Studio details (a declared ``datachain://`` outlet its job did not write), are left out.
+
+    :param triggering_asset_events: the task's ``triggering_asset_events`` (``None`` for a run that no
+        asset event triggered: an empty list).
+    """
+    from airflow.sdk import AssetAlias
+
+    found: dict[tuple[str, Any], dict[str, Any]] = {}
+    for key, events in (triggering_asset_events or {}).items():
+        if isinstance(key, AssetAlias):
+            continue  # the same events are listed under their own asset
+        for event in events:
+            uri = str(getattr(getattr(event, "asset", None), "uri", "") or "")
+            extra = getattr(event, "extra", None)
+            payload = extra.get("payload") if isinstance(extra, Mapping) else None
+            if not uri.lower().startswith(f"{SCHEME}:") or not isinstance(payload, Mapping):
+                continue
+            details = {name: payload.get(name) for name in PAYLOAD_KEYS}
+            details["uri"] = details["uri"] or uri
+            found.setdefault((uri, details["version"]), details)
+    return list(found.values())
 
 
 def _dataset_of(outlet: object) -> tuple[str, str, str, str] | None:
@@ -38,6 +120,49 @@ def _dataset_of(outlet: object) -> tuple[str, str, str, str] | None:
         return parse_dataset_uri(uri)
     except ValueError:
         return None
+
+
+def other_team_assets(assets: Iterable[object], team: str) -> list[tuple[str, str]]:
+    """``(uri, team)`` of each ``datachain://`` asset in ``assets`` that names another team than ``team``.
+
+    :param assets: a task's outlets or inlets.
+    :param team: the team the task's connection works in.
+    """
+    found = []
+    for asset in assets or []:
+        key = _dataset_of(asset)
+        if key is not None and key[0] != team:
+            found.append((str(getattr(asset, "uri", "")), key[0]))
+    return found
+
+
+def warn_other_team_assets(
+    assets: Iterable[object], *, team: str, conn_id: str, logger: Any = log
+) -> list[tuple[str, str]]:
+    """Warn, once per asset, about ``datachain://`` assets of another team than the connection's: their
+    events would name the connection's team, so a DAG scheduled on the asset as declared never runs (and
+    nothing else says why). Returns what it warned about.
+
+    :param assets: the task's outlets and inlets.
+    :param team: the team the task works in (its connection's ``team``, or the task's ``team=``).
+    :param conn_id: the connection id, for the message.
+    :param logger: where to warn.
+    """
+    found = other_team_assets(assets, team)
+    for uri, other in dict.fromkeys(found):
+        logger.warning(
+            "Asset %s names Studio team %r, but this task works in team %r (connection %r). The asset "
+            "events the provider records name the datasets of team %r, so a DAG scheduled on this asset "
+            "never runs. Build the asset with team=%r, or give the task a connection (or team=) of team %r.",
+            uri,
+            other,
+            team,
+            conn_id,
+            team,
+            team,
+            other,
+        )
+    return found
 
 
 def emit_dataset_events(
@@ -79,7 +204,7 @@ def emit_dataset_events(
     }
     matched: set[tuple[str, str, str, str]] = set()
     for version, job_id, job_url in items:
-        extra = event_extra(version, job_id=job_id, job_url=job_url)
+        extra = event_extra(version, team=team, job_id=job_id, job_url=job_url)
         asset = asset_of(version, team)
         for alias in aliases:
             events[alias].add(asset, extra=extra)
@@ -122,6 +247,22 @@ class StudioDatasetEventsMixin:
     studio_produced: list[tuple[DatasetVersionInfo, str | None, str | None]] | None = None
     #: The completed Studio jobs ``(job_id, job_url)`` of the task.
     studio_jobs: list[tuple[str, str | None]] | None = None
+
+    def pre_execute(self, context: Any) -> None:
+        """Before ``execute``: warn when a ``datachain://`` outlet or inlet names another team than the
+        task's (:func:`warn_other_team_assets`). A connection that cannot be read is left to ``execute``
+        to report."""
+        super().pre_execute(context)  # type: ignore[misc]
+        assets = [*(self.outlets or []), *(getattr(self, "inlets", None) or [])]
+        if not any(_dataset_of(asset) is not None for asset in assets):
+            return
+        try:
+            team = self.hook.config.team
+        except Exception:  # a missing or invalid connection: execute says so, with its own message
+            return
+        warn_other_team_assets(
+            assets, team=team, conn_id=str(getattr(self, "studio_conn_id", "")), logger=self.log
+        )
 
     def completed_studio_jobs(self, result: Any) -> list[tuple[str, str | None]]:
         """The completed Studio jobs ``(job_id, job_url)`` behind a task result (none when the result
@@ -184,4 +325,13 @@ class StudioDatasetEventsMixin:
         return lineage_of(self)
 
 
-__all__ = ["StudioDatasetEventsMixin", "emit_dataset_events", "event_extra"]
+__all__ = [
+    "PAYLOAD_KEYS",
+    "StudioDatasetEventsMixin",
+    "emit_dataset_events",
+    "event_extra",
+    "event_payload",
+    "other_team_assets",
+    "studio_dataset_events",
+    "warn_other_team_assets",
+]

@@ -46,6 +46,7 @@ __all__ = [
     "decode_response",
     "response_error",
     "sent_path",
+    "sentence",
     "server_message",
     "transport_error",
 ]
@@ -92,6 +93,19 @@ def _where(sent: httpx.Request) -> str:
     return f"{sent.method} {sent.url.copy_with(query=None, fragment=None)}"
 
 
+def sentence(text: str) -> str:
+    """``text`` ending with one full stop, ready for the next sentence: a server's ``"Invalid token."``
+    stays as it is, ``"Invalid token"`` gets its period (never ``"Invalid token.."``).
+
+    :param text: a message, such as the server's.
+    """
+    stripped = text.rstrip()
+    return stripped if not stripped or stripped.endswith((".", "!", "?")) else f"{stripped}."
+
+# A URL in these messages is followed by a space or ends the text: Airflow's log view links a URL up to
+# the next space, so punctuation right after it would become part of the link.
+
+
 def transport_error(
     config: StudioConfig, request: ApiRequest[Any], exc: httpx.HTTPError, sent: httpx.Request
 ) -> StudioError:
@@ -106,8 +120,8 @@ def transport_error(
     detail = scrub(str(exc), config.token)
     if _is_tls_failure(exc):
         return StudioTLSError(
-            f"TLS failure talking to Studio ({where}): {detail}. Check the URL and the certificate, "
-            f"or set the connection extra 'verify' to false for a self-signed test server.",
+            f"TLS failure talking to Studio: {sentence(detail)} Check the URL and the certificate, or set "
+            f"the connection extra 'verify' to false for a self-signed test server. Request: {where}",
             method=request.method,
             path=path,
         )
@@ -115,16 +129,18 @@ def transport_error(
         # The request could not even be written: nothing reached Studio, and repeating it cannot help.
         return StudioError(
             f"Studio {request.name} was not sent: the client could not write a valid HTTP request "
-            f"({where}: {kind}: {detail}). Check the connection's settings.",
+            f"({kind}: {detail}). Check the connection's settings. Request: {where}",
             method=request.method,
             path=path,
         )
     lead = "Studio did not answer in time" if isinstance(exc, httpx.TimeoutException) else "Could not reach Studio"
     if isinstance(exc, _NOT_SENT) or request.retry is Retry.IDEMPOTENT:
-        return StudioTransportError(f"{lead} ({where}): {kind}: {detail}", method=request.method, path=path)
+        return StudioTransportError(
+            f"{lead}: {kind}: {sentence(detail)} Request: {where}", method=request.method, path=path
+        )
     return StudioOutcomeUnknownError(
         f"Studio {request.name} may or may not have been applied: the connection failed after the "
-        f"request was sent ({where}: {kind}: {detail}). Look before submitting again.",
+        f"request was sent ({kind}: {detail}). Look before submitting again. Request: {where}",
         method=request.method,
         path=path,
     )
@@ -161,13 +177,13 @@ def response_error(config: StudioConfig, request: ApiRequest[Any], response: htt
     }
     if status == 401:
         return StudioAuthenticationError(
-            f"Studio rejected the token (401) for team {config.team!r} at {config.url}: {text}. "
+            f"Studio at {config.url} rejected the token (401) for team {config.team!r}: {sentence(text)} "
             f"Check the connection's password (the Studio token).",
             **common,
         )
     if status == 403:
         return StudioAuthenticationError(
-            f"The Studio token has no access to team {config.team!r} at {config.url} (403): {text}. "
+            f"The Studio token has no access to team {config.team!r} at {config.url} (403): {sentence(text)} "
             f"Check the connection's extra 'team' and the token's scopes.",
             **common,
         )
@@ -182,8 +198,8 @@ def response_error(config: StudioConfig, request: ApiRequest[Any], response: htt
         )
     if status >= 500 and request.retry is Retry.UNSAFE:
         return StudioOutcomeUnknownError(
-            f"Studio {request.name} may or may not have been applied: {where} returned {status}: {text}. "
-            f"Look before submitting again.",
+            f"Studio {request.name} may or may not have been applied: {where} returned {status}: "
+            f"{sentence(text)} Look before submitting again.",
             **common,
         )
     if status >= 500:

@@ -3,6 +3,10 @@
 :func:`sync_schedule` creates the schedule when it is missing, updates only the fields that differ, and
 does nothing when it already matches; running it twice leaves one schedule. It imports nothing from
 Airflow; :class:`~studio_provider.operators.schedule.StudioSyncScheduleOperator` is a thin shell around it.
+
+**Ownership** (:mod:`.schedule_owner`): the sync creates, changes, replaces or deletes only a schedule
+that carries its owner's marker; a schedule of the declared name without it is never touched: the sync
+fails naming it, unless told to take that one over.
 """
 
 from __future__ import annotations
@@ -15,8 +19,17 @@ from typing import Any
 
 from . import validation as check
 from .api import StudioApi
-from .lookups.pipelines import find_schedule, resolve_definition
+from .lookups.pipelines import resolve_definition
 from .models import Schedule
+from .schedule_owner import (
+    NamedSchedules,
+    ScheduleOwner,
+    check_declared_name,
+    conflict_error,
+    find_named_schedules,
+    schedule_pipeline_id,
+    shown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +115,7 @@ class ScheduleSpec:
 
         :raises ValueError: naming the parameter, for any invalid input.
         """
-        check.required_text("schedule_name", schedule_name)
+        check_declared_name("schedule_name", schedule_name)
         check.one_of(("pipeline_id", "pipeline_name"), (pipeline_id, pipeline_name))
         check.not_both(("pipeline_id", "pipeline_name"), (pipeline_id, pipeline_name))
         if not cron_expression and start_after is None:
@@ -128,7 +141,11 @@ class SyncAction(str, Enum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     REPLACED = "replaced"
-    """The schedule targeted another pipeline; the API cannot move it, so it was deleted and recreated."""
+    """The owner's schedule targeted another pipeline; the API cannot move a schedule, so it was deleted
+    and created again."""
+    TAKEN_OVER = "taken_over"
+    """Another's schedule, named by ``take_over_schedule_id``, now carries the owner's marker (and the
+    declaration)."""
 
 
 @dataclass(frozen=True)
@@ -170,16 +187,19 @@ def schedule_changes(existing: Schedule, spec: ScheduleSpec) -> dict[str, tuple[
     return changes
 
 
-def create_schedule(api: StudioApi, spec: ScheduleSpec, pipeline_id: str) -> Schedule:
-    """Create the schedule ``spec`` declares for the definition ``pipeline_id``, paused when declared so
-    (the create call takes no pause flag, so a pause is a second call).
+def create_schedule(
+    api: StudioApi, spec: ScheduleSpec, pipeline_id: str, *, owner: ScheduleOwner
+) -> Schedule:
+    """Create the schedule ``spec`` declares for the definition ``pipeline_id``, named with ``owner``'s
+    marker, and paused when declared so (the create call takes no pause flag, so a pause is a second call).
 
     :param api: a client or hook.
     :param spec: the declared state.
     :param pipeline_id: the resolved definition's id.
+    :param owner: whose schedule it is.
     """
     created = api.create_schedule(
-        schedule_name=spec.schedule_name,
+        schedule_name=owner.studio_name(spec.schedule_name),
         pipeline_id=pipeline_id,
         start_after=spec.start_after,
         **cron_argument(spec),
@@ -189,50 +209,119 @@ def create_schedule(api: StudioApi, spec: ScheduleSpec, pipeline_id: str) -> Sch
     return created
 
 
-def sync_schedule(api: StudioApi, spec: ScheduleSpec, *, log: logging.Logger | Any = log) -> SyncResult:
-    """Bring the schedule ``spec.schedule_name`` to ``spec``: create, update what differs, or nothing.
+#: What the sync's conflict error suggests.
+SYNC_RESOLUTION = (
+    "To resolve it: delete that schedule (in Studio, or by its schedule_id) and the next sync creates its "
+    "own; or declare another schedule_name; or, when it is meant to be this one (made by hand, or before "
+    "the token changed), take it over with take_over_schedule_id=<its id>."
+)
+
+
+def _take_over(
+    api: StudioApi,
+    named: NamedSchedules,
+    owner: ScheduleOwner,
+    spec: ScheduleSpec,
+    schedule_id: int | None,
+    log: Any,
+) -> Schedule | None:
+    """The schedule ``schedule_id`` among ``named.others``, renamed to carry the owner's marker; ``None``
+    when it is not one of them."""
+    chosen = next((item for item in named.others if schedule_id is not None and item.id == schedule_id), None)
+    if chosen is None or chosen.id is None:
+        if schedule_id is not None:
+            log.warning(
+                "take_over_schedule_id=%s is not a schedule named %r without %s's marker: nothing taken "
+                "over.",
+                schedule_id,
+                spec.schedule_name,
+                owner.label,
+            )
+        return None
+    log.info(
+        "Taking over schedule %s (%s): it is renamed to carry %s's marker.",
+        chosen.id,
+        shown(chosen.schedule_name),
+        owner.label,
+    )
+    return api.update_schedule(schedule_id=chosen.id, schedule_name=owner.studio_name(spec.schedule_name))
+
+
+def sync_schedule(
+    api: StudioApi,
+    spec: ScheduleSpec,
+    *,
+    owner: ScheduleOwner,
+    take_over_schedule_id: int | None = None,
+    log: logging.Logger | Any = log,
+) -> SyncResult:
+    """Bring ``owner``'s schedule ``spec.schedule_name`` to ``spec``: create, update what differs, replace
+    it when it targets another pipeline, or nothing. A schedule of that name that is not ``owner``'s is
+    never changed: the sync fails naming it, unless ``take_over_schedule_id`` names it.
 
     :param api: a client or hook.
     :param spec: the declared state.
+    :param owner: whose schedule it is (see :class:`ScheduleOwner`).
+    :param take_over_schedule_id: the id of another's schedule of that name to make the owner's, when the
+        owner has none.
     :param log: where the decision is logged.
+    :raises StudioScheduleConflictError: when only others' schedules carry the name.
     """
+    if take_over_schedule_id is not None:
+        check.int_in_range("take_over_schedule_id", take_over_schedule_id, 0)
     definition = resolve_definition(api, definition_id=spec.pipeline_id, name=spec.pipeline_name)
-    existing = find_schedule(api, spec.schedule_name)
-    replaced = False
-    if existing is not None and existing.id is not None:
-        target = existing.raw.get("pipeline_id")
-        if target and str(target) != definition.pipeline_id:
-            log.info(
-                "Schedule %r targets pipeline %s, not %s; the API cannot move a schedule, so it is "
-                "deleted and created again.",
-                spec.schedule_name,
-                target,
-                definition.pipeline_id,
-            )
-            api.delete_schedule(schedule_id=existing.id)
-            existing, replaced = None, True
-    if existing is None or existing.id is None:
-        created = create_schedule(api, spec, definition.pipeline_id)
-        action = SyncAction.REPLACED if replaced else SyncAction.CREATED
+    named = find_named_schedules(api, spec.schedule_name, owner)
+    own, taken_over = named.own, False
+    if own is None:
+        own = _take_over(api, named, owner, spec, take_over_schedule_id, log)
+        taken_over = own is not None
+    if own is None or own.id is None:
+        if named.others:
+            raise conflict_error(api, spec.schedule_name, owner, named.others, SYNC_RESOLUTION)
+        created = create_schedule(api, spec, definition.pipeline_id, owner=owner)
         log.info(
-            "Schedule %r %s (id %s), next run %s.",
-            spec.schedule_name,
-            action.value,
-            created.id,
-            created.next_run,
+            "Schedule %r created (id %s), next run %s.", spec.schedule_name, created.id, created.next_run
         )
-        return SyncResult(created, action, {})
-    changes = schedule_changes(existing, spec)
+        return SyncResult(created, SyncAction.CREATED, {})
+    if named.others and not taken_over:
+        log.info(
+            "Other schedules are named %r too, not by %s: ids %s, left as they are.",
+            spec.schedule_name,
+            owner.label,
+            ", ".join(str(item.id) for item in named.others),
+        )
+    # The listing carries neither the pipeline nor the pause state (as the reference shows it): read the one.
+    current = api.get_schedule(schedule_id=own.id)
+    target = schedule_pipeline_id(current)
+    if target is None:
+        log.warning("Studio did not say which pipeline schedule %s targets; it is kept as it is.", own.id)
+    elif target != definition.pipeline_id:
+        log.info(
+            "Schedule %r (id %s) targets pipeline %s, not %s; the API cannot move a schedule, so %s's "
+            "schedule is deleted and created again.",
+            spec.schedule_name,
+            own.id,
+            shown(target),
+            definition.pipeline_id,
+            owner.label,
+        )
+        api.delete_schedule(schedule_id=own.id)
+        created = create_schedule(api, spec, definition.pipeline_id, owner=owner)
+        log.info(
+            "Schedule %r replaced (id %s), next run %s.", spec.schedule_name, created.id, created.next_run
+        )
+        return SyncResult(created, SyncAction.REPLACED, {})
+    changes = schedule_changes(current, spec)
     if not changes:
         log.info(
             "Schedule %r (id %s) already matches the declaration: nothing to change. Next run %s.",
             spec.schedule_name,
-            existing.id,
-            existing.next_run,
+            current.id,
+            current.next_run,
         )
-        return SyncResult(existing, SyncAction.UNCHANGED, {})
+        return SyncResult(current, SyncAction.TAKEN_OVER if taken_over else SyncAction.UNCHANGED, {})
     updated = api.update_schedule(
-        schedule_id=existing.id,
+        schedule_id=own.id,
         cron_expression=spec.cron_expression if "cron_expression" in changes else None,
         start_after=spec.start_after if "start_after" in changes else None,
         pause_pipeline=spec.paused if "paused" in changes else None,
@@ -245,10 +334,11 @@ def sync_schedule(api: StudioApi, spec: ScheduleSpec, *, log: logging.Logger | A
         described,
         updated.next_run,
     )
-    return SyncResult(updated, SyncAction.UPDATED, changes)
+    return SyncResult(updated, SyncAction.TAKEN_OVER if taken_over else SyncAction.UPDATED, changes)
 
 
 __all__ = [
+    "SYNC_RESOLUTION",
     "ScheduleSpec",
     "SyncAction",
     "SyncResult",

@@ -51,7 +51,8 @@ class ScheduleService:
             schedule.next_run = None
 
     def item(self, schedule: ScheduleRecord) -> dict[str, Any]:
-        """PipelineScheduleItem (what ``schedules`` lists)."""
+        """PipelineScheduleItem, exactly the reference's fields (what ``schedules`` lists): no pipeline and
+        no pause flag, so a client must read one schedule to learn its pipeline."""
         return {
             "id": schedule.id,
             "schedule_name": schedule.schedule_name,
@@ -60,17 +61,18 @@ class ScheduleService:
             "start_after": iso(schedule.start_after),
             "cron_expression": schedule.cron_expression,
             "next_run": iso(schedule.next_run),
-            "paused": schedule.paused,
-            "pipeline_id": schedule.pipeline_id,
             "created_by": self._created_by(),
         }
 
     def output(self, schedule: ScheduleRecord) -> dict[str, Any]:
-        """PipelineScheduleOutput: the item plus the definition and the latest run."""
+        """PipelineScheduleOutput: the item plus the definition (its id only inside ``pipeline``, as in the
+        reference) and the latest run; ``paused`` is the emulator's addition (the reference shows no way to
+        read a pause back)."""
         latest = self.state.pipelines.get(schedule.latest_run_id or "")
         definition = self.state.pipelines.get(schedule.pipeline_id)
         return {
             **self.item(schedule),
+            "paused": schedule.paused,
             "latest_run": pipeline_to_dict(latest) if latest else None,
             "pipeline": pipeline_to_dict(definition) if definition else None,
         }

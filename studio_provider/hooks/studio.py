@@ -147,13 +147,20 @@ class _StudioConnection:
 
     def _fallback_allowed(self, exc: AirflowNotFoundException) -> None:
         # The default connection may be absent when everything comes from DATACHAIN_STUDIO_* variables.
-        if self.studio_conn_id != DEFAULT_CONN_ID or not os.environ.get(ENV_TOKEN):
-            raise AirflowNotFoundException(
-                f"The Airflow connection {self.studio_conn_id!r} is not defined. Create a "
-                f"'{CONN_TYPE}' connection with that id (UI, `airflow connections add`, or an "
-                f"AIRFLOW_CONN_{self.studio_conn_id.upper()} environment variable), or set "
-                f"{ENV_TOKEN} and {ENV_TEAM} to use the default connection's settings."
-            ) from exc
+        if self.studio_conn_id == DEFAULT_CONN_ID and os.environ.get(ENV_TOKEN):
+            return
+        create = (
+            f"The Airflow connection {self.studio_conn_id!r} is not defined. Create a '{CONN_TYPE}' "
+            f"connection with that id (UI, `airflow connections add`, or an "
+            f"AIRFLOW_CONN_{self.studio_conn_id.upper()} environment variable)"
+        )
+        if self.studio_conn_id == DEFAULT_CONN_ID:
+            # Only the default connection may come from the DataChain CLI's variables alone.
+            raise AirflowNotFoundException(f"{create}, or set {ENV_TOKEN} and {ENV_TEAM}.") from exc
+        raise AirflowNotFoundException(
+            f"{create}. ({ENV_TOKEN} and {ENV_TEAM} stand in only for the default connection, "
+            f"{DEFAULT_CONN_ID!r}.)"
+        ) from exc
 
 
 class StudioHook(_StudioConnection, BaseHook, StudioApi):

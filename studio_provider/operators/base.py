@@ -19,7 +19,15 @@ from airflow.sdk import BaseOperator
 
 from studio_provider.client import AsyncStudioClient
 from studio_provider.client import validation as check
-from studio_provider.client.waiting import Deadline, LogLimits, WaitResult, run_on_worker
+from studio_provider.client.retry import RECONNECT_BACKOFF
+from studio_provider.client.waiting import (
+    CANCEL_GRACE_SECONDS,
+    Deadline,
+    LogLimits,
+    WaitResult,
+    keep_trying,
+    run_on_worker,
+)
 from studio_provider.compat import default_deferrable, task_state_store
 from studio_provider.hooks.studio import DEFAULT_CONN_ID, StudioHook
 from studio_provider.triggers.base import read_event
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
 R = TypeVar("R", bound=WaitResult)
+T = TypeVar("T")
 
 _DEFAULT_LIMITS = LogLimits()
 
@@ -155,6 +164,22 @@ class StudioWaitingOperator(BaseOperator, Generic[R]):
             return run_on_worker(self.hook.config, wait)
         finally:
             self._waiting = False
+
+    def read_through_outage(self, read: Callable[[AsyncStudioClient], Awaitable[T]], what: str) -> T:
+        """One read of the outcome after the wait ended (the final job, its dataset versions), waiting out
+        a Studio outage as a cancel does: the remote work is done, and failing the task for a 503 now would
+        throw its result away.
+
+        :param read: the read, given a client.
+        :param what: what is read, for messages (``"read Studio job 42"``).
+        """
+
+        async def attempt(client: AsyncStudioClient) -> T:
+            return await keep_trying(
+                lambda: read(client), grace=CANCEL_GRACE_SECONDS, backoff=RECONNECT_BACKOFF, what=what, logger=self.log
+            )
+
+        return run_on_worker(self.hook.config, attempt)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger's event: check it and turn it into the task's outcome."""

@@ -440,7 +440,7 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job.id)
         ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
         self.log.info(
-            "Studio job %s (%s): %s, status %s.", job.id, submission.decision.value, url, job.status.value
+            "Studio job %s (%s), status %s: %s", job.id, submission.decision.value, job.status.value, url
         )
 
         if submission.decision is Decision.ALREADY_SUCCEEDED and self.wait_for_completion and not self.scheduled:
@@ -532,8 +532,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
             self.stop_remote(result.job_id, f"its deadline {deadline} passed")
             last = f", last status {result.status}" if result.status else ""
             raise StudioDeadlinePassedError(
-                f"Studio job {result.job_id} ({where}{last}) did not finish by its deadline {deadline} "
-                f"({self.deadline_source()}); it was cancelled.",
+                f"Studio job {result.job_id} at {where} did not finish by its deadline {deadline} "
+                f"({self.deadline_source()}{last}); it was cancelled.",
                 remote_id=result.job_id,
                 url=result.job_url,
                 status=result.status,
@@ -545,7 +545,8 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
                 url=result.job_url,
                 status=result.status,
             )
-        job = self.hook.get_job(job_id=result.job_id)
+        job_id = result.job_id
+        job = self.read_through_outage(lambda client: client.get_job(job_id=job_id), f"read Studio job {job_id}")
         if result.job_status is not JobStatus.COMPLETE:
             raise self.failure(job, result)
         return self.record_studio_datasets(context, self.summarize(job))
@@ -573,7 +574,13 @@ class StudioRunJobOperator(StudioDatasetEventsMixin, StudioWaitingOperator[JobWa
     def summarize(self, job: Job) -> dict[str, Any]:
         """The task's return value for a job (the dataset versions only for a completed one)."""
         versions = (
-            [asdict(ref) for ref in self.hook.get_dataset_job_versions(job_id=job.id)]
+            [
+                asdict(ref)
+                for ref in self.read_through_outage(
+                    lambda client: client.get_dataset_job_versions(job_id=job.id),
+                    f"read the dataset versions of Studio job {job.id}",
+                )
+            ]
             if job.status is JobStatus.COMPLETE
             else []
         )

@@ -216,7 +216,7 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineW
         updated: Pipeline = self.hook.update_pipeline_settings(pipeline_name=definition.name, **settings)
         shown = sorted(set(settings) - {"environment"} | ({"environment"} if given else set()))
         if shown:
-            self.log.info("Applied settings %s to %s.", ", ".join(shown), definition.name)
+            self.log.info("Updated pipeline definition %r: %s.", definition.name, ", ".join(shown))
         return updated
 
     def url_of(self, pipeline: Pipeline | str) -> str:
@@ -291,12 +291,12 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineW
         url = self.url_of(run)
         self._push(context, run, definition)
         self.log.info(
-            "Studio pipeline run %s of %s (%s): %s, status %s.",
+            "Studio pipeline run %s of %s (%s), status %s: %s",
             run.pipeline_id,
             run.name,
             submission.decision.value,
-            url,
             run.status.value,
+            url,
         )
         if not self.wait_for_completion or run_phase(run) is Phase.SUCCEEDED:
             return self.record_studio_datasets(context, summarize(run, url))
@@ -344,7 +344,7 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineW
         """The task's outcome: the final state when the run completed, an exception otherwise."""
         self.remote_id = result.pipeline_id
         url = result.url or self.url_of(result.pipeline_id)
-        label = f"Studio pipeline {result.name or result.pipeline_id} ({result.pipeline_id}, {url})"
+        label = f"Studio pipeline {result.name or result.pipeline_id} ({result.pipeline_id}) at {url}"
         if result.end is WaitEnd.DEADLINE:
             deadline = Deadline(result.deadline).describe()
             self.definition_name = self.definition_name or result.name
@@ -361,7 +361,10 @@ class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineW
         if result.pipeline_status is not PipelineStatus.COMPLETED:
             raise StudioPipelineFailedError(result.message, remote_id=result.pipeline_id, url=url, status=result.status)
         self.log.info("%s completed: %s/%s jobs.", label, result.completed, result.total)
-        final = self.hook.get_pipeline(pipeline_id=result.pipeline_id)
+        pipeline_id = result.pipeline_id
+        final = self.read_through_outage(
+            lambda client: client.get_pipeline(pipeline_id=pipeline_id), f"read Studio pipeline {pipeline_id}"
+        )
         return self.record_studio_datasets(context, summarize(final, url))
 
     @property

@@ -137,7 +137,7 @@ class StudioJobSensor(StudioBaseSensor):
         result = read_event(JobWaitResult, event)
         if result.end is WaitEnd.DEADLINE:
             raise StudioSensorTimeout(
-                f"Studio job {result.job_id} ({result.job_url or 'no URL'}) did not reach "
+                f"Studio job {result.job_id} at {result.job_url or '(no URL)'} did not reach "
                 f"{', '.join(sorted(s.value for s in self.target_statuses))} by the sensor's deadline "
                 f"{Deadline(result.deadline).describe()} (its timeout); the job goes on."
             )

@@ -148,7 +148,7 @@ class StudioPipelineSensor(StudioBaseSensor):
         url = result.url or pipeline_url(self.hook.config, result.pipeline_id)
         if result.end is WaitEnd.DEADLINE:
             raise StudioSensorTimeout(
-                f"Studio pipeline {result.pipeline_id} ({url}) did not reach {self._targets()} by the "
+                f"Studio pipeline {result.pipeline_id} at {url} did not reach {self._targets()} by the "
                 f"sensor's deadline {Deadline(result.deadline).describe()} (its timeout); the run goes on."
             )
         if result.end is WaitEnd.ERROR:

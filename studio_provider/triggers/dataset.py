@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from studio_provider.assets import dataset_uri
-from studio_provider.client import AsyncStudioClient, DatasetRef, StudioError
+from studio_provider.assets import event_payload
+from studio_provider.client import AsyncStudioClient, DatasetRef, StudioConfig, StudioError
 from studio_provider.client.dataset_info import DatasetInfo, DatasetVersionInfo, version_key
-from studio_provider.client.lookups import dataset_ref
+from studio_provider.client.lookups import dataset_ref, job_url
 from studio_provider.client.pool import shared_client
 from studio_provider.client.validation import positive_seconds
 from studio_provider.client.waiting import (
@@ -145,8 +145,10 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
       its own dataset, through the loop's shared client.
     - Transient failures (5xx, 429, outages) are retried for ever; a lasting one (credentials) ends it.
 
-    Each event's payload: ``dataset``, ``uri``, ``version``, ``status``, ``num_objects``, ``size``,
-    ``job_id``, ``finished_at`` (Airflow stores it in the asset event's ``extra["payload"]``).
+    Each event's payload is :func:`~studio_provider.assets.event_payload`, as in the operators' events:
+    ``dataset`` (with the version), ``uri``, ``version``, ``status``, ``num_objects``, ``size``, ``job_id``,
+    ``job_url``, ``finished_at``. Airflow stores it in the asset event's ``extra["payload"]``;
+    :func:`~studio_provider.assets.studio_dataset_events` reads it.
 
     :param dataset: the dataset reference (``@namespace.project.name``; a plain name if unambiguous).
     :param studio_conn_id: the ``datachain_studio`` connection.
@@ -251,24 +253,17 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
 
     def _payload(self, version: DatasetVersionInfo) -> dict[str, Any]:
         self.log.info("Studio dataset %s: new COMPLETE version %s.", self.dataset, version.version)
-        team = self._team or self.team
-        return {
-            "dataset": str(DatasetRef(version.name, "@" + version.namespace, version.project)),
-            "uri": dataset_uri(
-                team=team, namespace=version.namespace, project=version.project, name=version.name
-            )
-            if team
-            else None,
-            "version": version.version,
-            "status": version.status,
-            "num_objects": version.num_objects,
-            "size": version.size,
-            "job_id": version.job_id,
-            "finished_at": version.finished_at,
-        }
+        config = self._config
+        url = job_url(config, version.job_id) if config is not None and version.job_id else None
+        # The operators' events carry the same dict (event_payload): one shape for consumers.
+        return event_payload(version, team=self._team or self.team, job_id=version.job_id, job_url=url)
 
-    #: The team the connection resolved to (set when watching starts).
-    _team: str | None = None
+    #: The connection's settings, once resolved (when watching starts): the team and the job URLs.
+    _config: StudioConfig | None = None
+
+    @property
+    def _team(self) -> str | None:
+        return None if self._config is None else self._config.team
 
     # ---- one poll per trigger (any Airflow) --------------------------------------------------------
 
@@ -276,8 +271,7 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
         """Read the dataset every ``poll_interval`` and yield an event per new COMPLETE version."""
         ref = self.ref
         await self._load_seen()
-        config = await StudioAsyncHook(self.studio_conn_id, team=self.team).get_config()
-        self._team = config.team
+        config = self._config = await StudioAsyncHook(self.studio_conn_id, team=self.team).get_config()
         async with shared_client(config) as client:
             async for info in watch_dataset(client, ref, interval=self.poll_interval):
                 for event in await self._observe(info):
@@ -304,8 +298,8 @@ class StudioDatasetVersionTrigger(BaseEventTrigger):
         """This watcher's events from the team's shared readings."""
         ref = self.ref
         await self._load_seen()
-        if self._team is None:
-            self._team = (await StudioAsyncHook(self.studio_conn_id, team=self.team).get_config()).team
+        if self._config is None:
+            self._config = await StudioAsyncHook(self.studio_conn_id, team=self.team).get_config()
         async for snapshot in shared_stream:
             if not isinstance(snapshot, TeamSnapshot):
                 continue

@@ -14,11 +14,16 @@ from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from studio_provider.assets import (
     DEFAULT_ALIAS_NAME,
+    PAYLOAD_KEYS,
     dataset_uri,
     emit_dataset_events,
+    event_extra,
+    event_payload,
     parse_dataset_uri,
     studio_dataset_asset,
+    studio_dataset_events,
     studio_datasets_alias,
+    warn_other_team_assets,
 )
 from studio_provider.client.dataset_info import DatasetVersionInfo
 from studio_provider.emulator import EmulatorServer
@@ -113,18 +118,97 @@ def test_events_on_aliases_and_on_declared_assets_that_were_produced(
         ("datachain://acme/ns/proj/thumbs", "1.0.3"),
         ("datachain://acme/ns/proj/labels", "2.0.0"),
     ]
-    assert alias_events[0].extra == {
+    details = {
         "dataset": "@ns.proj.thumbs@v1.0.3",
+        "uri": "datachain://acme/ns/proj/thumbs",
         "version": "1.0.3",
         "status": 4,
         "num_objects": 7,
         "size": 70,
         "job_id": "job-1",
         "job_url": "http://studio/job-1",
+        "finished_at": None,
     }
+    # The details under "payload", where a watcher's event has them, and at the top level as before.
+    assert alias_events[0].extra == {**details, "payload": details}
     assert events[declared].extra["version"] == "1.0.3"
     assert events[not_produced].extra == {}
     assert "datachain://acme/ns/proj/other was not produced" in caplog.text
+
+
+def triggering(*events: tuple[str, dict[str, Any], list[str]]) -> Any:
+    """Airflow's own ``triggering_asset_events`` accessor over events ``(asset uri, extra, alias names)``."""
+    from datetime import datetime, timezone
+
+    from airflow.sdk.api.datamodels._generated import (
+        AssetAliasReferenceAssetEventDagRun,
+        AssetReferenceAssetEventDagRun,
+    )
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    return TriggeringAssetEventsAccessor.build(
+        AssetEventDagRunReferenceResult(
+            asset=AssetReferenceAssetEventDagRun(name=uri, uri=uri, extra={}),
+            extra=extra,
+            source_task_id=None,
+            source_dag_id=None,
+            source_run_id=None,
+            source_map_index=None,
+            source_aliases=[AssetAliasReferenceAssetEventDagRun(name=name) for name in aliases],
+            timestamp=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        )
+        for uri, extra, aliases in events
+    )
+
+
+def test_operator_and_watcher_events_have_the_same_details() -> None:
+    thumbs = version("thumbs", "1.0.3", num_objects=7, size=70, job_id="job-1", finished_at="2026-01-01T00:00:00")
+    labels = version("labels", "2.0.0", job_id="job-2")
+    operator_extra = event_extra(thumbs, team="acme", job_id="job-1", job_url="http://studio/job-1")
+    # Airflow stores a trigger's payload as {"from_trigger": True, "payload": <the payload>}.
+    watcher_extra = {"from_trigger": True, "payload": event_payload(labels, team="acme", job_url="http://studio/job-2")}
+    assert set(operator_extra["payload"]) == set(watcher_extra["payload"]) == set(PAYLOAD_KEYS)
+    assert {"version", "payload", "job_url", "uri"} <= set(operator_extra)
+
+    # Through the alias, an operator's event is listed under the asset and under the alias: read once.
+    events = triggering(
+        ("datachain://acme/ns/proj/thumbs", operator_extra, [DEFAULT_ALIAS_NAME]),
+        ("datachain://acme/ns/proj/labels", watcher_extra, []),
+        ("s3://bucket/other", {"payload": {"version": "9"}}, []),  # not a Studio dataset: left out
+    )
+    assert any(isinstance(key, AssetAlias) for key in events)
+    read = studio_dataset_events(events)
+    assert [(item["uri"], item["version"], item["job_url"]) for item in read] == [
+        ("datachain://acme/ns/proj/thumbs", "1.0.3", "http://studio/job-1"),
+        ("datachain://acme/ns/proj/labels", "2.0.0", "http://studio/job-2"),
+    ]
+    assert all(list(item) == list(PAYLOAD_KEYS) for item in read)
+    assert studio_dataset_events(None) == []
+
+
+def test_a_version_emitted_and_watched_is_read_once_in_one_run() -> None:
+    thumbs = version("thumbs", "1.0.3", job_id="job-1")
+    operator_extra = event_extra(thumbs, team="acme", job_id="job-1", job_url="http://studio/job-1")
+    watcher_extra = {"from_trigger": True, "payload": event_payload(thumbs, team="acme", job_url="http://studio/job-1")}
+    uri = "datachain://acme/ns/proj/thumbs"
+    events = triggering((uri, operator_extra, [DEFAULT_ALIAS_NAME]), (uri, watcher_extra, []))
+    assert len(events[studio_dataset_asset("@ns.proj.thumbs", team="acme")]) == 2
+    assert [item["version"] for item in studio_dataset_events(events)] == ["1.0.3"]
+
+
+def test_assets_of_another_team_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    mine = studio_dataset_asset("@ns.proj.thumbs", team="team-a")
+    theirs = studio_dataset_asset("@ns.proj.labels", team="acme")
+    found = warn_other_team_assets(
+        [studio_datasets_alias(), mine, theirs, Asset("s3://bucket/x")], team="team-a", conn_id="studio_a"
+    )
+    assert found == [("datachain://acme/ns/proj/labels", "acme")]
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    message = record.getMessage()
+    assert "datachain://acme/ns/proj/labels names Studio team 'acme'" in message
+    assert "works in team 'team-a' (connection 'studio_a')" in message
+    assert "never runs" in message and "team='team-a'" in message
 
 
 # ---- operators against the emulator ---------------------------------------------------------------
@@ -233,6 +317,7 @@ def test_a_dag_run_records_the_event_and_queues_the_dag_scheduled_on_the_dataset
         extra = mine[0].extra
         assert extra["version"] == "1.0.0" and extra["num_objects"] == 1200 and extra["size"] == 4096000
         assert extra["dataset"] == "@acme.vision.thumbnails@v1.0.0" and extra["job_url"]
+        assert set(extra["payload"]) == set(PAYLOAD_KEYS) and extra["payload"]["version"] == "1.0.0"
         assert mine[0].source_dag_id == "studio_assets_producer"
         queued = session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id).all()
         assert [q.target_dag_id for q in queued] == ["studio_assets_consumer"]
@@ -259,3 +344,71 @@ def test_a_watched_dataset_registers_its_trigger_with_primitive_kwargs(
         kwargs = dict(trigger.kwargs)
     assert kwargs["dataset"] == "@acme.vision.labels" and kwargs["seen_versions"] is None
     assert kwargs["poll_interval"] == 30.0
+
+
+def run_consumer_on(producer_run_id: str) -> Any:
+    """Run studio_assets_consumer as the scheduler would after the producer's run: an asset-triggered DAG
+    run holding the producer's asset events, then its task through ``airflow tasks test`` (Airflow's task
+    runner in this process). ``dag.test()`` cannot do it: its runs are manual, without triggering events."""
+    from airflow.cli import cli_parser
+    from airflow.cli.commands.task_command import task_test
+    from airflow.models.asset import AssetEvent
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils import timezone
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    from tests.dags.studio_assets_dag import consumer
+
+    now = timezone.utcnow()
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_run_id == producer_run_id).all()
+        assert events, "the producer recorded no asset event"
+        scheduler_dag = SerializedDagModel.get_dag(consumer.dag_id, session=session)
+        run = scheduler_dag.create_dagrun(
+            run_id=f"asset_triggered__{producer_run_id}",
+            logical_date=None,
+            data_interval=None,
+            run_after=now,
+            run_type=DagRunType.ASSET_TRIGGERED,
+            triggered_by=DagRunTriggeredByType.ASSET,
+            state=DagRunState.RUNNING,
+            start_date=now,
+            session=session,
+        )
+        run.consumed_asset_events.extend(events)
+        run_id = run.run_id
+    args = cli_parser.get_parser().parse_args(["tasks", "test", consumer.dag_id, "publish", run_id])
+    task_test(args, dag=consumer)
+    return run_id
+
+
+@pytest.mark.integration
+@pytest.mark.dag_run
+def test_the_documented_consumer_reads_an_alias_producers_event(
+    dag_folder: Callable[[Path], None], emulator: EmulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """docs/assets.md includes this consumer from tests/dags/studio_assets_dag.py: with the producer's
+    event arriving through the alias (so listed under the asset and under the alias), it reads the version
+    once and does not fail. The producer also warned about its inlet of another team."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    from tests.dags.studio_assets_dag import OTHER_TEAM, THUMBNAILS, consumer, producer
+    from tests.operators.test_dag_run import stored_xcoms
+
+    sync_test_dags(dag_folder)
+    produced = producer.test()
+    assert str(produced.state) in ("success", "DagRunState.SUCCESS")
+    out = capfd.readouterr().out
+    assert f"names Studio team '{OTHER_TEAM}', but this task works in team 'team-a'" in out
+
+    run_id = run_consumer_on(produced.run_id)
+
+    with create_session() as session:
+        (ti,) = session.query(TaskInstance).filter_by(dag_id=consumer.dag_id, run_id=run_id).all()
+        assert str(ti.state) in ("success", "TaskInstanceState.SUCCESS"), ti.state
+    (job_url,) = {stored_xcoms(producer.dag_id, produced.run_id, "make_thumbnails")["job_url"]}
+    lines = stored_xcoms(consumer.dag_id, run_id, "publish")["return_value"]
+    assert lines == [f"{THUMBNAILS.uri} v1.0.0 {job_url}"]

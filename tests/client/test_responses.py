@@ -384,3 +384,41 @@ def test_an_unreadable_msgpack_error_body_still_gives_a_message(router: respx.Mo
     error = fail(router, lambda c: c.ls(source="s3://b"))
     assert error.server_message
     assert error.status == 500
+
+
+# ---------------------------------------------------------------------------------------------
+# message texts: one full stop between the server's sentence and ours; URLs end at a space
+# ---------------------------------------------------------------------------------------------
+
+
+def urls_are_followed_by_a_space_or_the_end(text: str) -> bool:
+    """What Airflow's log view needs to link a URL without the punctuation after it."""
+    import re
+
+    return all(match.group(0)[-1] not in ".,:;)]'\"" for match in re.finditer(r"https?://\S+", text))
+
+
+@pytest.mark.parametrize(("status", "said"), [(401, "Invalid token."), (401, "Invalid token"), (403, "Forbidden.")])
+def test_the_servers_sentence_and_ours_join_with_one_full_stop(
+    status: int, said: str, router: respx.MockRouter
+) -> None:
+    router.get(JOBS).mock(return_value=httpx.Response(status, json={"message": said}))
+    text = str(fail(router, lambda c: c.list_jobs()))
+    assert f"{said.rstrip('.')}. Check the connection's" in text, text
+    assert ".." not in text
+    assert urls_are_followed_by_a_space_or_the_end(text), text
+
+
+def test_a_transport_error_names_the_request_at_its_end(router: respx.MockRouter) -> None:
+    router.get(JOBS).mock(side_effect=httpx.ConnectError("Connection refused."))
+    text = str(fail(router, lambda c: c.list_jobs()))
+    assert text.endswith(f"Request: GET {JOBS}"), text
+    assert "Connection refused. Request:" in text and ".." not in text
+    assert urls_are_followed_by_a_space_or_the_end(text), text
+
+
+def test_sentence() -> None:
+    assert responses.sentence("Invalid token.") == "Invalid token."
+    assert responses.sentence("Invalid token  ") == "Invalid token."
+    assert responses.sentence("Really?") == "Really?"
+    assert responses.sentence("") == ""

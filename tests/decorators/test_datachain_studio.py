@@ -259,8 +259,21 @@ def test_closure_variable_is_refused_when_the_dag_is_parsed() -> None:
     def uses_closure(values: list[int]) -> list[int]:
         return [v for v in values if v > threshold]
 
-    with pytest.raises(ValueError, match=r"uses_closure uses threshold from an enclosing function .* arguments"):
+    with pytest.raises(ValueError, match=r"uses_closure uses threshold from an enclosing function .* arguments") as info:
         uses_closure([1, 5])
+    assert str(info.value).count("uses_closure") == 1  # the function is named once, not twice
+
+
+def test_a_parse_error_names_the_function_once_and_a_task_id_of_another_name() -> None:
+    @task.datachain_studio(task_id="nightly_totals")
+    def totals() -> str:
+        return json.dumps([LIMIT])
+
+    with pytest.raises(ValueError) as info:
+        totals()
+    text = str(info.value)
+    assert text.startswith("nightly_totals: ") and text.count("nightly_totals") == 1
+    assert text.count("totals uses the module-level name(s)") == 1
 
 
 def test_module_level_names_are_refused_and_imports_inside_are_fine() -> None:

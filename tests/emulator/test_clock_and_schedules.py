@@ -209,3 +209,29 @@ def test_schedule_validation(fresh_emulator: EmulatorServer) -> None:
             response = client.post("/datachain/pipeline/create-schedule", json={"team_name": EMULATOR_TEAM, **body})
             assert response.status_code == status, body
             assert response.json()["message"]
+
+
+#: The fields of the reference's ``PipelineScheduleItem`` (what ``GET pipeline/schedules`` lists, seed 002).
+SCHEDULE_ITEM_FIELDS = {
+    "id", "schedule_name", "created_at", "updated_at", "start_after", "cron_expression", "next_run", "created_by"
+}
+
+
+def test_schedules_are_listed_and_read_in_the_reference_shape(fresh_emulator: EmulatorServer) -> None:
+    with client_for(fresh_emulator) as client:
+        definition = make_definition(client, "shape-ds")
+        created = client.post(
+            "/datachain/pipeline/create-schedule",
+            json={"team_name": EMULATOR_TEAM, "pipeline_id": definition["pipeline_id"], "schedule_name": "nightly",
+                  "cron_expression": "0 3 * * *"},
+        ).json()["schedule"]
+        listed = client.get("/datachain/pipeline/schedules", params={"team_name": EMULATOR_TEAM}).json()
+        one = client.get(
+            "/datachain/pipeline/schedule", params={"team_name": EMULATOR_TEAM, "schedule_id": created["id"]}
+        ).json()
+    assert [set(item) for item in listed] == [SCHEDULE_ITEM_FIELDS]
+    assert set(listed[0]["created_by"]) == {"username", "first_name", "last_name"}
+    # One schedule (PipelineScheduleOutput) names its pipeline in the nested object only.
+    assert SCHEDULE_ITEM_FIELDS | {"latest_run", "pipeline"} <= set(one)
+    assert "pipeline_id" not in one and "pipeline_id" not in created
+    assert one["pipeline"]["pipeline_id"] == definition["pipeline_id"]

@@ -1,8 +1,11 @@
 """Each example DAG run through Airflow (``dag.test()``: the metadata database, the task runner, the
 deferred waits run inline with the triggerer's code) against a fresh local-executor emulator.
 
-The jobs are the examples' own scripts, run for real by the emulator (each takes well under a second),
-except the one that is cancelled at its deadline.
+The emulator and the connection come from the provider's own pytest plugin (the ``datachain_studio``
+fixture of :mod:`studio_provider.emulator.testing`, turned on in pyproject.toml), as docs/testing.md shows
+DAG authors; what the DAGs did in Studio is read back through it. The jobs are the examples' own scripts,
+run for real by the emulator (each takes well under a second), except the one that is cancelled at its
+deadline.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from studio_provider.emulator import EmulatorServer
+from studio_provider.emulator.testing import StudioEmulator
 from studio_provider.hooks.studio import StudioHook
 from tests.conftest import dag_bag
 from tests.emulator.helpers import client_for
@@ -27,23 +30,17 @@ EXAMPLES = Path(__file__).resolve().parent.parent.parent / "dags_examples"
 
 
 @pytest.fixture
-def example_dags(dag_folder: Callable[[Path], None]) -> Iterator[Callable[[str], Any]]:
+def example_dags(
+    dag_folder: Callable[[Path], None], datachain_studio: StudioEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], Any]]:
     """``example_dags(dag_id)``: the example DAG as the DAG processor parses it from ``dags_examples``,
-    with that folder as the (synced) DAG bundle."""
+    with that folder as the (synced) DAG bundle. The examples name their assets after
+    ``DATACHAIN_STUDIO_TEAM``, as ``make up`` sets it: here the emulator's team."""
+    monkeypatch.setenv("DATACHAIN_STUDIO_TEAM", datachain_studio.team)
     dag_folder(EXAMPLES)
     bag = dag_bag(EXAMPLES)
     assert bag.import_errors == {}
     yield lambda dag_id: bag.dags[dag_id]
-
-
-@pytest.fixture
-def local_emulator(
-    emulator_factory: Callable[..., EmulatorServer], studio_connection: Callable[..., str]
-) -> EmulatorServer:
-    """A fresh local-executor emulator, the default connection pointing at it."""
-    server = emulator_factory(executor="local")
-    studio_connection(server)
-    return server
 
 
 def task_states(run: Any) -> dict[str, str]:
@@ -55,15 +52,9 @@ def task_states(run: Any) -> dict[str, str]:
         return {row.task_id: str(row.state.value if hasattr(row.state, "value") else row.state) for row in rows}
 
 
-def jobs_named(hook: StudioHook, script: str) -> list[Any]:
-    """The team's jobs whose name starts with ``script`` (the operator names jobs after the file), oldest
-    first."""
-    return [job for job in reversed(hook.list_jobs(limit=100)) if job.name.startswith(f"{script} ")]
-
-
 def test_etl_chain(
     example_dags: Callable[[str], Any],
-    local_emulator: EmulatorServer,
+    datachain_studio: StudioEmulator,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     dag = example_dags("studio_etl_chain")
@@ -71,25 +62,29 @@ def test_etl_chain(
     run = dag.test()
 
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), task_states(run)
-    hook = StudioHook()
-    extract = hook.get_job(job_id=stored_xcoms(dag.dag_id, run.run_id, "extract_cities")["job_id"])
-    stats = hook.get_job(job_id=stored_xcoms(dag.dag_id, run.run_id, "city_stats")["job_id"])
+    extract = datachain_studio.job(stored_xcoms(dag.dag_id, run.run_id, "extract_cities")["job_id"])
+    stats = datachain_studio.job(stored_xcoms(dag.dag_id, run.run_id, "city_stats")["job_id"])
     # The dataset sensor saw that version COMPLETE.
     ready = stored_xcoms(dag.dag_id, run.run_id, "city_stats_ready")["return_value"]
     assert (ready["name"], ready["version"], ready["status"]) == ("city_stats", "1.0.0", 4)
-    assert extract.status.value == stats.status.value == "COMPLETE"
+    assert extract.status == stats.status == "COMPLETE"
+    assert extract.datasets_written == ("@local.default.cities@v1.0.0",)
     # The second job read exactly the version the first wrote: XCom carried it into its environment.
-    assert stats.raw["environment"]["INPUT_DATASET"] == "cities@v1.0.0"
-    assert stats.raw["environment"]["UPSTREAM_JOB_ID"] == extract.id
+    assert stats.environment["INPUT_DATASET"] == "cities@v1.0.0"
+    assert stats.environment["UPSTREAM_JOB_ID"] == extract.id
 
     # The pipeline re-ran both jobs from lineage and rebuilt city_stats.
     pipeline = stored_xcoms(dag.dag_id, run.run_id, "rebuild_stats")["return_value"]
     assert (pipeline["status"], pipeline["completed"], pipeline["total"]) == ("COMPLETED", 2, 2)
-    reruns = [hook.get_job(job_id=job_run["studio_job_id"]) for job_run in pipeline["job_runs"]]
-    assert [job.status.value for job in reruns] == ["COMPLETE", "COMPLETE"]
+    reruns = [datachain_studio.job(job_run["studio_job_id"]) for job_run in pipeline["job_runs"]]
+    assert [job.status for job in reruns] == ["COMPLETE", "COMPLETE"]
     assert {job.id for job in reruns}.isdisjoint({extract.id, stats.id})  # new jobs, not the first two
-    rebuilt = {(ref.dataset_name, ref.version) for job in reruns for ref in hook.get_dataset_job_versions(job_id=job.id)}
-    assert rebuilt == {("cities", "1.0.1"), ("city_stats", "1.0.1")}
+    rebuilt = {ref for job in reruns for ref in job.datasets_written}
+    assert rebuilt == {"@local.default.cities@v1.0.1", "@local.default.city_stats@v1.0.1"}
+    assert [(v.name, v.version, v.status) for v in datachain_studio.datasets("city_stats")] == [
+        ("city_stats", "1.0.0", "COMPLETE"),
+        ("city_stats", "1.0.1", "COMPLETE"),
+    ]
 
     # The report task gathered the job ids and URLs from XCom; the job link points at the job.
     report = stored_xcoms(dag.dag_id, run.run_id, "report")["return_value"]
@@ -99,13 +94,16 @@ def test_etl_chain(
 
     # The jobs' own log lines were streamed into the task log.
     out = capfd.readouterr().out
+    assert "extract: read 6 cities from cities.csv" in datachain_studio.logs(extract.id)[0]
     assert f"[studio {extract.id}] extract: read 6 cities from cities.csv" in out
     assert f"[studio {stats.id}] city_stats: read cities@v1.0.0; population by country:" in out
+    # The example's assets name the connection's team: no warning about another team.
+    assert "names Studio team" not in out
 
 
 def test_failure_handling(
     example_dags: Callable[[str], Any],
-    local_emulator: EmulatorServer,
+    datachain_studio: StudioEmulator,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -123,13 +121,15 @@ def test_failure_handling(
         "slow_job": "failed",
         "summary": "success",
     }
-    hook = StudioHook()
-    # One Studio job per try: the failed first try's job, then the retry's; never a duplicate.
-    assert [job.status.value for job in jobs_named(hook, "flaky.py")] == ["FAILED", "COMPLETE"]
-    (bad,) = jobs_named(hook, "bad_input.py")
-    assert bad.status.value == "FAILED"
-    (slow,) = jobs_named(hook, "slow.py")
-    assert slow.status.value in ("CANCELING", "CANCELED")  # the deadline cancelled it
+    # One Studio job per try: the failed first try's job, then the retry's; never a duplicate. (The
+    # operator names each job after its file.)
+    flaky = datachain_studio.jobs(name="flaky.py ")
+    assert [job.status for job in flaky] == ["FAILED", "COMPLETE"]
+    (bad,) = datachain_studio.jobs(name="bad_input.py ")
+    assert bad.status == "FAILED"
+    assert "row 17: population 'n/a' is not a number" in bad.log_text
+    (slow,) = datachain_studio.jobs(name="slow.py ")
+    assert slow.status in ("CANCELING", "CANCELED")  # the deadline cancelled it
 
     out = capfd.readouterr()
     text = out.out + out.err
@@ -141,18 +141,20 @@ def test_failure_handling(
     assert any(f"bad_input_job: job status FAILED, see {bad.url}" in message for message in reports)
     assert any(f"slow_job: job status RUNNING, see {slow.url}" in message for message in reports)
     urls = stored_xcoms(dag.dag_id, run.run_id, "summary")["return_value"]
-    assert urls == {"flaky_job": jobs_named(hook, "flaky.py")[-1].url, "bad_input_job": bad.url, "slow_job": slow.url}
+    assert urls == {"flaky_job": flaky[-1].url, "bad_input_job": bad.url, "slow_job": slow.url}
 
 
 def test_schedules_sync_twice(
     example_dags: Callable[[str], Any],
-    local_emulator: EmulatorServer,
+    datachain_studio: StudioEmulator,
 ) -> None:
     import pendulum
 
+    from studio_provider.client.schedule_owner import split_marker
+
     # city_stats must exist, written by a job, for Studio to build a pipeline from it.
-    with client_for(local_emulator) as client:
-        produce(client, local_emulator.team, "city_stats")
+    with client_for(datachain_studio.server) as client:
+        produce(client, datachain_studio.team, "city_stats")
     hook = StudioHook()
     dag = example_dags("studio_schedules")
 
@@ -172,7 +174,8 @@ def test_schedules_sync_twice(
         "sync_city_stats_nightly": ("created", "unchanged"),
         "sync_city_stats_weekly_full": ("created", "unchanged"),
     }
-    schedules = {item.schedule_name: item for item in hook.list_schedules()}
+    # In Studio each name carries the DAG's marker, "<name> [airflow:<16 hex>]".
+    schedules = {split_marker(item.schedule_name or "")[0]: item for item in hook.list_schedules()}
     assert set(schedules) == {"city-stats-nightly", "city-stats-weekly-full"}
     assert schedules["city-stats-nightly"].cron_expression == "0 2 * * *"
     assert schedules["city-stats-nightly"].next_run is not None
@@ -180,11 +183,12 @@ def test_schedules_sync_twice(
     # Both runs used the one definition the first created.
     names = {stored_xcoms(dag.dag_id, r.run_id, "pipeline_for_datasets")["return_value"] for r in (first, second)}
     assert len(names) == 1
+    assert [item.name for item in datachain_studio.pipelines() if item.is_definition] == [names.pop()]
 
 
 def test_taskflow(
     example_dags: Callable[[str], Any],
-    local_emulator: EmulatorServer,
+    datachain_studio: StudioEmulator,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     dag = example_dags("studio_taskflow")
@@ -196,9 +200,7 @@ def test_taskflow(
     assert xcoms["return_value"] == {"rows": 4, "stage": "example", "job": xcoms["job_id"]}
     totals = stored_xcoms(dag.dag_id, run.run_id, "country_totals")
     assert totals["return_value"] == {"JP": 2752412, "CZ": 1357326, "PT": 777758}
-    hook = StudioHook()
-    produced = hook.get_dataset_job_versions(job_id=totals["job_id"])
-    assert [(ref.dataset_name, ref.version) for ref in produced] == [("country_totals", "1.0.0")]
+    assert datachain_studio.job(totals["job_id"]).datasets_written == ("@local.default.country_totals@v1.0.0",)
     out = capfd.readouterr().out
     assert f"[studio {xcoms['job_id']}] load: Osaka (JP)" in out
     assert f"Studio job: {totals['job_url']}" in out
@@ -206,11 +208,11 @@ def test_taskflow(
 
 def test_on_new_dataset(
     example_dags: Callable[[str], Any],
-    local_emulator: EmulatorServer,
+    datachain_studio: StudioEmulator,
 ) -> None:
     dag = example_dags("studio_on_new_dataset")
-    with client_for(local_emulator) as client:
-        produce(client, local_emulator.team, "city_stats")  # version 1.0.0
+    with client_for(datachain_studio.server) as client:
+        produce(client, datachain_studio.team, "city_stats")  # version 1.0.0
 
     # The DAG's own watcher, as the triggerer rebuilds it, fires for a version that appears later, once.
     (asset,) = dag.timetable.asset_condition.objects
@@ -222,8 +224,13 @@ def test_on_new_dataset(
     async def first_event() -> Any:
         events = trigger.run()
         pending = asyncio.ensure_future(events.__anext__())
-        await asyncio.sleep(0.5)
-        assert not pending.done()  # nothing fires for the version that was there
+        # Nothing fires for the version that was there: wait for a few of its polls first.
+        polls = len(datachain_studio.requests(path="/api/datachain/datasets*"))
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(datachain_studio.requests(path="/api/datachain/datasets*")) < polls + 3:
+            assert asyncio.get_running_loop().time() < deadline, "the watcher does not poll"
+            await asyncio.sleep(0.05)
+        assert not pending.done()
         await asyncio.to_thread(produce_version)
         try:
             return await asyncio.wait_for(pending, 60)
@@ -231,14 +238,15 @@ def test_on_new_dataset(
             await events.aclose()
 
     def produce_version() -> None:
-        with client_for(local_emulator) as client:
-            produce(client, local_emulator.team, "city_stats")  # version 1.0.1
+        with client_for(datachain_studio.server) as client:
+            produce(client, datachain_studio.team, "city_stats")  # version 1.0.1
 
     event = asyncio.run(first_event())
     assert (event.payload["version"], event.payload["status"]) == ("1.0.1", 4)
+    assert event.payload["uri"] == asset.uri  # the asset the example declares: its team is the connection's
 
     # A manual run (no triggering event) publishes the newest version with a Studio job.
     run = dag.test()
     assert str(run.state) in ("success", "DagRunState.SUCCESS"), task_states(run)
-    job = StudioHook().get_job(job_id=stored_xcoms(dag.dag_id, run.run_id, "publish_report")["job_id"])
-    assert job.status.value == "COMPLETE" and job.raw["environment"]["DATASET"] == "city_stats"
+    job = datachain_studio.job(stored_xcoms(dag.dag_id, run.run_id, "publish_report")["job_id"])
+    assert job.status == "COMPLETE" and job.environment["DATASET"] == "city_stats"

@@ -137,8 +137,20 @@ def test_default_connection_may_be_absent_when_environment_is_set(monkeypatch: p
 
 
 def test_missing_named_connection_says_how_to_create_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(Exception, match="AIRFLOW_CONN_NOPE"):
+    monkeypatch.setenv("DATACHAIN_STUDIO_TOKEN", TOKEN)  # it does not stand in for a named connection
+    with pytest.raises(Exception, match="AIRFLOW_CONN_NOPE") as info:
         _ = StudioHook("nope").config
+    text = str(info.value)
+    assert "Create a 'datachain_studio' connection with that id" in text
+    assert "or set DATACHAIN_STUDIO_TOKEN" not in text
+    assert "stand in only for the default connection, 'datachain_studio_default'" in text
+
+
+def test_missing_default_connection_suggests_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONN_ENV, raising=False)
+    with pytest.raises(Exception, match="AIRFLOW_CONN_DATACHAIN_STUDIO_DEFAULT") as info:
+        _ = StudioHook().config
+    assert str(info.value).endswith("or set DATACHAIN_STUDIO_TOKEN and DATACHAIN_STUDIO_TEAM.")
 
 
 def test_missing_team_fails_with_instructions(monkeypatch: pytest.MonkeyPatch) -> None:

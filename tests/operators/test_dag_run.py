@@ -7,6 +7,7 @@ is lost. It runs the trigger inline, without a triggerer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,13 +29,38 @@ def test_deferrable_job_in_a_dag_run(
     (job,) = StudioHook().list_jobs(limit=5)
     assert job.status.value == "COMPLETE" and job.name.startswith("dag_job.py [airflow:")
     assert job.raw["query"] == f"print('{run.run_id}')"  # the query was rendered
-    assert studio_lines(capfd.readouterr().out, job.id) == WORDS
+    out = capfd.readouterr().out
+    assert studio_lines(out, job.id) == WORDS
+    # The job's URL ends its line of the task log (then the logger's name): Airflow's log view links a URL
+    # up to the next space, so a "," or ")" right after it would join the link.
+    assert re.search(rf"Studio job {job.id} \(submitted\), status [A-Z]+: {re.escape(job.url)} \[", out), out
 
     # job_id and job_url went to XCom, and the worker stored the extra link's URL (the job's).
     xcoms = stored_xcoms(dag.dag_id, run.run_id, "run_job")
     assert xcoms["job_id"] == job.id and xcoms["job_url"] == job.url
     assert xcoms["_link_StudioJobLink"] == job.url
     assert xcoms["return_value"]["status"] == "COMPLETE"
+
+
+def test_the_documented_run_date_renders_in_a_manual_run(
+    run_dag: Callable[..., Any], emulator: EmulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """docs/jobs.md's run-date template works in a run without a logical date (a manual trigger of a
+    ``schedule=None`` DAG, as the UI's Trigger button makes); ``{{ ds }}`` does not render there."""
+    from pathlib import Path
+
+    from tests.dags.studio_job_dag import RUN_DATE, run_date_dag
+
+    assert f'"RUN_DATE": "{RUN_DATE}"' in (Path(__file__).parents[2] / "docs" / "jobs.md").read_text()
+
+    run = run_dag(run_date_dag, logical_date=None)
+
+    assert run.logical_date is None
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states == {"dated_job": "success", "ds_job": "failed"}, states
+    (job,) = StudioHook().list_jobs(limit=5)  # the ds_job failed while rendering: it submitted nothing
+    assert job.raw["environment"]["RUN_DATE"] == run.run_after.strftime("%Y-%m-%d")
+    assert "'ds' is undefined" in capfd.readouterr().out
 
 
 def stored_xcoms(dag_id: str, run_id: str, task_id: str) -> dict[str, object]:

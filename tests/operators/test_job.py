@@ -30,6 +30,7 @@ from tests.studio_tasks import (
     jobs_of,
     marker_of,
     run_deferred,
+    run_trigger,
     studio_line_times,
     studio_lines,
     task_context,
@@ -157,13 +158,40 @@ def test_ten_second_outage_mid_wait_is_survived(hook: StudioHook, emulator: Emul
     ti = FakeTaskInstance()
     op = run_op(query="print(1)", environment=lines_env(words(4), 3.0), deferrable=False, poll_interval=0.5)
     context = task_context(ti)
-    timer = threading.Timer(0.5, lambda: emulator.injector.add_rule("outage", seconds=10))
-    timer.start()
+    stop = threading.Event()
+
+    def outage_once_submitted() -> None:
+        # Mid-wait, not mid-submit (a lost submission is another test's subject): bounded to 30 s.
+        for _ in range(300):
+            created = emulator.injector.requests(path="/api/datachain/jobs/", method="POST")
+            if any(entry["status"] < 300 for entry in created) or stop.wait(0.1):
+                break
+        if not stop.wait(0.5):
+            emulator.injector.add_rule("outage", seconds=10)
+
+    starter = threading.Thread(target=outage_once_submitted, daemon=True)
+    starter.start()
     try:
         result = op.execute(context)
     finally:
-        timer.cancel()
+        stop.set()
+        starter.join(timeout=5)
     assert result["status"] == "COMPLETE"
+    assert any(entry["status"] == 503 for entry in emulator.injector.requests(limit=10_000))
+
+
+def test_an_outage_while_the_task_resumes_does_not_fail_a_completed_job(emulator: EmulatorServer) -> None:
+    # The job completed and the trigger said so; Studio is down when the task reads the final job
+    # (longer than the client's own request retries): the read waits the outage out.
+    ti = FakeTaskInstance()
+    op = run_op(query="print(1)", environment=lines_env(words(1), 0.1), deferrable=True, poll_interval=0.5)
+    context = task_context(ti)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    event = run_trigger(deferred.value.trigger, 60.0)
+    emulator.injector.add_rule("outage", seconds=12)
+    result = op.resume_execution(deferred.value.method_name, {"event": event.payload}, context)
+    assert result["status"] == "COMPLETE" and result["job_id"] == ti.xcom["job_id"]
     assert any(entry["status"] == 503 for entry in emulator.injector.requests(limit=10_000))
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pendulum
 import pytest
 
-from studio_provider.client import StudioNotFoundError
+from studio_provider.client import StudioError, StudioNotFoundError
+from studio_provider.client.schedule_owner import split_marker
 from studio_provider.emulator import EmulatorServer
 from studio_provider.hooks.studio import StudioHook
 from studio_provider.operators.schedule import (
@@ -19,9 +20,10 @@ from studio_provider.operators.schedule import (
     StudioSyncScheduleOperator,
     StudioUpdateScheduleOperator,
 )
+from tests.conftest import EMULATOR_BOTH_TOKEN
 from tests.emulator.helpers import wait_for
 from tests.pipeline_helpers import assert_refused_before_any_request, build_lineage, pipelines
-from tests.studio_tasks import task_context
+from tests.studio_tasks import FakeTaskInstance, task_context
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +41,8 @@ def sync(**kwargs: Any) -> dict[str, Any]:
 
 
 def named(name: str) -> list[Any]:
-    return [item for item in StudioHook().list_schedules() if item.schedule_name == name]
+    """The schedules whose declared name (their Studio name without an owner's marker) is ``name``."""
+    return [item for item in StudioHook().list_schedules() if split_marker(item.schedule_name)[0] == name]
 
 
 def test_sync_creates_once_then_does_nothing_then_updates_then_deletes(
@@ -141,6 +144,18 @@ def test_update_by_name_and_create_paused(emulator: EmulatorServer, definition: 
         start_after=datetime.now(timezone.utc) + timedelta(days=1),
     ).execute(task_context())
     assert updated["id"] == created["id"] and updated["next_run"] is not None
+    # The create operator's schedule is the DAG's: its Studio name carries the DAG's marker, kept on a rename.
+    assert split_marker(created["schedule_name"])[0] == "weekly" and split_marker(created["schedule_name"])[1]
+    renamed = StudioUpdateScheduleOperator(
+        task_id="rename", schedule_name="weekly", new_schedule_name="weekly-sunday"
+    ).execute(task_context())
+    assert renamed["id"] == created["id"] and split_marker(renamed["schedule_name"])[0] == "weekly-sunday"
+    delete = StudioDeleteScheduleOperator(task_id="delete", schedule_name="weekly-sunday")
+    assert delete.execute(task_context()) is True
+
+
+#: A declared name may not carry what the provider adds.
+MARKED = "n [airflow:0123456789abcdef]"
 
 
 @pytest.mark.parametrize(
@@ -182,8 +197,43 @@ def test_update_by_name_and_create_paused(emulator: EmulatorServer, definition: 
             ),
             ("pipeline_id", "pipeline_name"),
         ),
+        (
+            lambda: StudioSyncScheduleOperator(
+                task_id="s", schedule_name=MARKED, pipeline_name="p", cron_expression="0 3 * * *"
+            ),
+            ("schedule_name", "owner's marker"),
+        ),
+        (
+            lambda: StudioUpdateScheduleOperator(task_id="s", schedule_id=1, new_schedule_name=MARKED),
+            ("new_schedule_name", "owner's marker"),
+        ),
+        (
+            lambda: StudioDeleteScheduleOperator(task_id="s", schedule_name=MARKED),
+            ("schedule_name", "owner's marker"),
+        ),
+        (
+            lambda: StudioSyncScheduleOperator(
+                task_id="s",
+                schedule_name="n",
+                pipeline_name="p",
+                cron_expression="0 3 * * *",
+                take_over_schedule_id="7",
+            ),
+            ("take_over_schedule_id", "whole number"),
+        ),
     ],
-    ids=["sync-bad-cron", "create-bad-cron", "update-bad-cron", "neither", "bad-start-after", "both-targets"],
+    ids=[
+        "sync-bad-cron",
+        "create-bad-cron",
+        "update-bad-cron",
+        "neither",
+        "bad-start-after",
+        "both-targets",
+        "sync-marked-name",
+        "rename-to-marked-name",
+        "delete-marked-name",
+        "take-over-not-a-number",
+    ],
 )
 def test_bad_input_fails_before_any_request(
     emulator: EmulatorServer, make: Callable[[], Any], words: tuple[str, ...]
@@ -194,3 +244,161 @@ def test_bad_input_fails_before_any_request(
 def test_both_schedule_id_and_name_are_refused() -> None:
     with pytest.raises(ValueError, match="mutually exclusive"):
         StudioDeleteScheduleOperator(task_id="d", schedule_id=1, schedule_name="n")
+
+
+# ---- who owns a schedule: exact names, and only this DAG's schedules are ever replaced ----------------
+
+
+@pytest.fixture
+def other_definition(emulator: EmulatorServer, definition: Any) -> Any:
+    return StudioHook().trigger_pipeline(datasets=["features"])
+
+
+def sync_in(dag_id: str, **kwargs: Any) -> dict[str, Any]:
+    """The sync operator run as a task of the DAG ``dag_id``."""
+    kwargs.setdefault("schedule_name", "nightly")
+    operator = StudioSyncScheduleOperator(task_id="sync", **kwargs)
+    result: dict[str, Any] = operator.execute(task_context(FakeTaskInstance(dag_id=dag_id)))
+    return result
+
+
+def pipeline_of(schedule_id: int) -> str:
+    """The definition a schedule targets, as ``GET pipeline/schedule`` tells it."""
+    return str(StudioHook().get_schedule(schedule_id=schedule_id).raw["pipeline"]["pipeline_id"])
+
+
+def test_a_declaration_matches_its_schedule_name_exactly(
+    emulator: EmulatorServer, definition: Any, other_definition: Any
+) -> None:
+    hook = StudioHook()
+    eu = hook.create_schedule(
+        schedule_name="nightly-eu", pipeline_id=other_definition.pipeline_id, cron_expression="0 5 * * *"
+    )
+    created = sync(schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    again = sync(schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    assert (created["action"], again["action"]) == ("created", "unchanged")
+    assert created["id"] != eu.id and again["id"] == created["id"]
+    kept = hook.get_schedule(schedule_id=eu.id)
+    assert (kept.schedule_name, kept.cron_expression) == ("nightly-eu", "0 5 * * *")
+    assert pipeline_of(eu.id) == other_definition.pipeline_id
+    assert emulator.injector.count("POST", "/api/datachain/pipeline/delete-schedule") == 0
+
+
+def test_a_schedule_someone_else_made_is_never_replaced(
+    emulator: EmulatorServer, definition: Any, other_definition: Any
+) -> None:
+    theirs = StudioHook().create_schedule(
+        schedule_name="nightly", pipeline_id=other_definition.pipeline_id, cron_expression="0 5 * * *"
+    )
+    emulator.injector.reset_observations()
+    with pytest.raises(StudioError) as raised:
+        sync(schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    message = str(raised.value)
+    for words in (f"id {theirs.id}", "'nightly'", other_definition.pipeline_id, "schedule_id"):
+        assert words in message, (words, message)
+    for path in ("create-schedule", "update-schedule", "delete-schedule"):
+        assert emulator.injector.count("POST", f"/api/datachain/pipeline/{path}") == 0, path
+    kept = StudioHook().get_schedule(schedule_id=theirs.id)
+    assert kept.cron_expression == "0 5 * * *" and pipeline_of(theirs.id) == other_definition.pipeline_id
+
+
+def test_a_schedule_someone_else_made_for_the_same_pipeline_is_not_adopted(
+    emulator: EmulatorServer, definition: Any
+) -> None:
+    theirs = StudioHook().create_schedule(
+        schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 5 * * *"
+    )
+    with pytest.raises(StudioError, match=f"id {theirs.id}"):
+        sync(schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    assert StudioHook().get_schedule(schedule_id=theirs.id).cron_expression == "0 5 * * *"
+
+
+def test_two_dags_declaring_one_name_keep_each_their_own(
+    emulator: EmulatorServer, definition: Any, other_definition: Any
+) -> None:
+    first = sync_in("dag_a", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    assert first["action"] == "created"
+    with pytest.raises(StudioError, match=f"id {first['id']}"):
+        sync_in("dag_b", pipeline_id=other_definition.pipeline_id, cron_expression="0 4 * * *")
+    with pytest.raises(StudioError, match=f"id {first['id']}"):
+        sync_in("dag_b", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    by_hand = StudioHook().create_schedule(
+        schedule_name="nightly", pipeline_id=other_definition.pipeline_id, cron_expression="0 6 * * *"
+    )
+    again = sync_in("dag_a", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    assert (again["action"], again["id"]) == ("unchanged", first["id"])
+    assert StudioHook().get_schedule(schedule_id=by_hand.id).cron_expression == "0 6 * * *"
+    assert pipeline_of(first["id"]) == definition.pipeline_id
+    assert emulator.injector.count("POST", "/api/datachain/pipeline/delete-schedule") == 0
+
+
+def test_the_same_dag_run_with_another_users_token_does_not_take_the_schedule(
+    emulator: EmulatorServer, studio_connection: Callable[..., str], definition: Any
+) -> None:
+    mine = sync(schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    other_user = studio_connection(emulator, token=EMULATOR_BOTH_TOKEN, conn_id="studio_other_user")
+    with pytest.raises(StudioError, match=f"id {mine['id']}"):
+        sync(
+            schedule_name="nightly",
+            pipeline_id=definition.pipeline_id,
+            cron_expression="0 4 * * *",
+            studio_conn_id=other_user,
+        )
+    assert StudioHook().get_schedule(schedule_id=mine["id"]).cron_expression == "0 3 * * *"
+
+
+def test_a_retargeted_declaration_replaces_its_own_schedule_against_the_reference_listing(
+    emulator: EmulatorServer, definition: Any, other_definition: Any
+) -> None:
+    first = sync(pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    listed = StudioHook().list_schedules()
+    assert [item.id for item in listed] == [first["id"]]
+    assert "pipeline_id" not in listed[0].raw  # the reference's PipelineScheduleItem carries none
+    moved = sync(pipeline_id=other_definition.pipeline_id, cron_expression="0 3 * * *")
+    assert moved["action"] == "replaced" and moved["id"] != first["id"]
+    assert pipeline_of(moved["id"]) == other_definition.pipeline_id
+    with pytest.raises(StudioNotFoundError):
+        StudioHook().get_schedule(schedule_id=first["id"])
+    emulator.injector.reset_observations()
+    again = sync(pipeline_id=other_definition.pipeline_id, cron_expression="0 3 * * *")
+    assert (again["action"], again["id"]) == ("unchanged", moved["id"])
+    for path in ("create-schedule", "update-schedule", "delete-schedule"):
+        assert emulator.injector.count("POST", f"/api/datachain/pipeline/{path}") == 0, path
+
+
+def test_update_and_delete_by_name_leave_other_owners_schedules_alone(
+    emulator: EmulatorServer, definition: Any
+) -> None:
+    hook = StudioHook()
+    theirs = hook.create_schedule(
+        schedule_name="weekly", pipeline_id=definition.pipeline_id, cron_expression="0 0 * * 0"
+    )
+    update = StudioUpdateScheduleOperator(
+        task_id="update", schedule_name="weekly", cron_expression="0 1 * * 0"
+    )
+    with pytest.raises(StudioError, match=f"id {theirs.id}"):
+        update.execute(task_context())
+    with pytest.raises(StudioError, match=f"id {theirs.id}"):
+        StudioDeleteScheduleOperator(task_id="delete", schedule_name="weekly").execute(task_context())
+    assert hook.get_schedule(schedule_id=theirs.id).cron_expression == "0 0 * * 0"
+    # An explicit id is an explicit choice: it reaches any schedule of the team.
+    by_id = StudioUpdateScheduleOperator(task_id="update", schedule_id=theirs.id, cron_expression="0 1 * * 0")
+    assert by_id.execute(task_context())["cron_expression"] == "0 1 * * 0"
+    assert (
+        StudioDeleteScheduleOperator(task_id="delete", schedule_id=theirs.id).execute(task_context()) is True
+    )
+
+
+def test_take_over_adopts_one_named_schedule(emulator: EmulatorServer, definition: Any) -> None:
+    theirs = StudioHook().create_schedule(
+        schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 5 * * *"
+    )
+    taken = sync(
+        schedule_name="nightly",
+        pipeline_id=definition.pipeline_id,
+        cron_expression="0 3 * * *",
+        take_over_schedule_id=theirs.id,
+    )
+    assert (taken["action"], taken["id"], taken["cron_expression"]) == ("taken_over", theirs.id, "0 3 * * *")
+    again = sync(schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 3 * * *")
+    assert (again["action"], again["id"]) == ("unchanged", theirs.id)

@@ -3,6 +3,7 @@ neither see nor cancel team B's jobs, and asking for team B gets a clear 403."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -65,6 +66,7 @@ def test_team_a_can_neither_see_nor_cancel_team_b_jobs(
     still = true_status(rel_emulator, job.id)
     record("8 team isolation", {"calls denied": len(errors), "team B job after A's attempts": still, "messages": errors[1:3]})
     assert result.end is WaitEnd.ERROR and "403" in result.message
+    assert ".." not in result.message and not re.search(r"https?://\S*[:,.)]\s", result.message), result.message
     assert not ok and "403" in said and OTHER_TEAM in said
     assert still in ("QUEUED", "RUNNING")  # nothing A did reached B's job
     for message in errors[1:4]:

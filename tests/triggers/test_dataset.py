@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from studio_provider.assets import PAYLOAD_KEYS
 from studio_provider.client.waiting import WaitEnd
 from studio_provider.emulator import EmulatorServer
 from studio_provider.triggers.dataset import (
@@ -184,15 +185,18 @@ def test_the_event_payload(emulator: EmulatorServer) -> None:
         return dict(event.payload)
 
     payload = asyncio.run(scenario())
+    # The keys of the operators' events (event_payload): one shape for consumers.
+    assert list(payload) == list(PAYLOAD_KEYS)
     assert payload.pop("finished_at")
-    assert payload.pop("job_id")
+    job_id = payload.pop("job_id")
     assert payload == {
-        "dataset": DATASET,
+        "dataset": f"{DATASET}@v1.0.0",
         "uri": "datachain://team-a/acme/zoo/cats",
         "version": "1.0.0",
         "status": 4,
         "num_objects": 5,
         "size": 50,
+        "job_url": f"{emulator.url}/team/team-a/datasets/jobs/{job_id}",
     }
 
 

@@ -3,10 +3,11 @@
 Starts the `make up` stack (tools/stack.py: the Studio emulator and Airflow's components) on free ports,
 triggers ``studio_etl_chain`` through Airflow's REST API and waits for it to succeed (scheduler, worker and
 triggerer as real processes), then drives headless Debian Chromium with Playwright through the UI: log in,
-find the stack's ``datachain_studio_default`` connection in Admin > Connections, open its form, press its
-Test button (it must succeed), check what Test shows for a connection without a port, read the task log's
-Studio lines, follow the "DataChain Studio Job" link. Screenshots go to ``airflow-home/test-ui/screenshots/``
-under the names docs/images uses (copy them there to refresh the docs' images).
+find the stack's ``datachain_studio_default`` connection in Admin > Connections, open its form (its Standard
+and Extra Fields), press its Test button (it must succeed), check what Test shows for a connection without
+a port, read the task log's Studio lines, follow the "DataChain Studio Job" link to the emulator's page of
+that job (its status and log lines). The screenshots the documentation shows are written to
+``docs/images/`` (each is used by a page there); the others go to ``airflow-home/test-ui/screenshots/``.
 
 The file name keeps it out of plain ``pytest`` and ``make test`` (it needs Chromium and a few minutes);
 `make test-ui` names it explicitly.
@@ -33,6 +34,8 @@ from tools.stack import DEFAULT_PORT, DEFAULT_STUDIO_PORT, PASSWORD, USER, Stack
 
 HOME = ROOT / "airflow-home" / "test-ui"
 SHOTS = HOME / "screenshots"
+#: The screenshots the documentation shows (docs/*.md use each of them).
+DOC_IMAGES = ROOT / "docs" / "images"
 DAG_ID = "studio_etl_chain"
 CHROMIUM = "/usr/bin/chromium"
 # What the machine's probe used to run Chromium headless as root in a closed network.
@@ -59,6 +62,13 @@ def stack_class() -> type[Stack]:
 
         return ProductionStack  # type: ignore[return-value]
     return Stack
+
+
+def doc_image(name: str) -> Path:
+    """Where a screenshot the documentation shows goes: ``docs/images`` for the `make up` stack (the one the
+    pages describe), the screenshots folder for another stack."""
+    folder = DOC_IMAGES if stack_class() is Stack else SHOTS
+    return folder / name
 
 
 @pytest.fixture(scope="module")
@@ -142,28 +152,41 @@ def page(stack: Stack, browser: Any) -> Iterator[Any]:
     context.close()
 
 
+#: The extra fields of the connection form, as the provider declares them (conn-fields).
+EXTRA_FIELD_LABELS = ("Team", "Auth scheme", "Timeout (seconds)", "Verify TLS certificates", "Max retries")
+
+
 def test_connection_is_listed_and_its_test_button_works(stack: Stack, page: Any) -> None:
-    """The connection `make up` stores is in Admin > Connections, its form shows the provider's fields, and
-    the list's Test button reaches the provider's test_connection() (the stored port makes Airflow 3.3.2's
-    request match the stored connection)."""
+    """The connection `make up` stores is in Admin > Connections, its form shows the provider's fields (the
+    standard ones and every extra one), and the list's Test button reaches the provider's
+    test_connection() (the stored port makes Airflow 3.3.2's request match the stored connection)."""
     page.goto(f"{stack.url}/connections")
     row = page.get_by_role("row").filter(has_text=CONN_ID)
     row.first.wait_for(timeout=30_000)
-    assert "datachain_studio" in row.first.inner_text()
+    listed = row.first.inner_text()
+    assert "datachain_studio" in listed and stack.studio_url.split("://")[1] in listed, listed
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(doc_image("connections-list.png")))
+    page.set_viewport_size({"width": 1400, "height": 1250})  # the whole form, without scrolling
     row.first.get_by_role("button", name="Edit Connection").click()
     for label in ("Studio URL", "Token"):
         page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
-    page.screenshot(path=str(SHOTS / "connection-form.png"), full_page=True)
+    page.screenshot(path=str(doc_image("connection-form.png")))
+    # Every extra field: Airflow 3.3's Edit form shows those the stored extra holds (make up stores all).
     page.get_by_text("Extra Fields", exact=True).click()
-    page.get_by_text("Team", exact=True).first.wait_for(timeout=30_000)
+    for label in EXTRA_FIELD_LABELS:
+        page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(doc_image("connection-extra-fields.png")))
     page.keyboard.press("Escape")
+    page.set_viewport_size({"width": 1400, "height": 900})
 
     row.first.get_by_role("button", name="Test Connection").click()
     toast = page.locator("[data-scope=toast][data-part=root]")
     toast.first.wait_for(timeout=30_000)
     page.wait_for_timeout(1000)
-    page.screenshot(path=str(SHOTS / "connection-test-button.png"))
+    page.screenshot(path=str(doc_image("connection-test-button.png")))
     shown = " | ".join(text.replace("\n", ": ") for text in toast.all_inner_texts())
     assert "Test Connection Successful" in shown, shown
     assert f"as team '{TEAM}'" in shown, shown
@@ -203,7 +226,7 @@ def test_task_log_shows_studio_lines(stack: Stack, api: httpx.Client, dag_run: d
     ).json()["value"]
     page.goto(f"{stack.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/extract_cities")
     page.get_by_text(f"[studio {job_id}] extract: read 6 cities").first.wait_for(timeout=60_000)
-    page.screenshot(path=str(SHOTS / "task-log.png"))
+    page.screenshot(path=str(doc_image("task-log.png")))
     body = page.locator("body").inner_text()
     assert body.count(f"[studio {job_id}] extract:") >= 7  # the header line and the six cities
 
@@ -219,12 +242,18 @@ def test_extra_link_opens_the_studio_job(
     page.get_by_text("Details", exact=True).click()
     link = page.get_by_text("DataChain Studio Job", exact=True).first
     link.wait_for(timeout=60_000)
-    page.screenshot(path=str(SHOTS / "extra-link.png"))
+    page.screenshot(path=str(doc_image("extra-link.png")))
     with page.context.expect_page() as opened:
         link.click()
     tab = opened.value
     tab.wait_for_load_state()
     assert tab.url == job_url  # the link leads to the emulator's URL of this very job
 
-    # >>> The Studio page behind the link: to be checked here once the emulator serves HTML pages at the
-    # >>> URLs the provider links to (the job's status, times, exit code, log lines, datasets written).
+    # The Studio page behind the link: the job, its status, its own log lines and the dataset it wrote.
+    job_id = job_url.rstrip("/").rsplit("/", 1)[1]
+    tab.get_by_text("extract: read 6 cities from cities.csv").first.wait_for(timeout=30_000)
+    text = tab.locator("body").inner_text()
+    assert "Job extract_cities.py" in text, text[:2000]
+    assert job_id in text and "COMPLETE" in text, text[:2000]
+    assert "Prague" in text and "Datasets written" in text and "cities@v1.0.0" in text, text[:2000]
+    tab.screenshot(path=str(doc_image("studio-job-page.png")))

@@ -41,6 +41,7 @@ from ..config import StudioConfig
 from ..errors import StudioAuthenticationError, StudioError, StudioNotFoundError
 from ..models import Job, JobStatus, LogLine
 from ..redaction import scrub
+from ..responses import sentence
 from ..retry import RECONNECT_BACKOFF, is_transient
 from ..tls import ssl_context
 from .blobs import fetch_blob_lines
@@ -433,8 +434,8 @@ class JobFollower:
             )
         what = "rejected the token" if status == 401 else "denied the token access to the team"
         raise StudioAuthenticationError(
-            f"Studio {what} ({status}) for the log stream of job {self.job_id}, team {config.team!r} at "
-            f"{config.url}: {text}. Check the connection's password (the Studio token) and 'team'.",
+            f"Studio at {config.url} {what} ({status}) for the log stream of job {self.job_id}, team "
+            f"{config.team!r}: {sentence(text)} Check the connection's password (the Studio token) and 'team'.",
             status=status,
             server_message=text,
             method="GET",

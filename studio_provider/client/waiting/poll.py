@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..retry import Backoff, is_transient
 from .deadline import Deadline
@@ -16,6 +16,12 @@ from .deadline import Deadline
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class Warns(Protocol):
+    """Any logger: the standard library's, an adapter, or the one an Airflow task has."""
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
 
 
 async def poll_until(
@@ -74,7 +80,7 @@ async def keep_trying(
     grace: float,
     backoff: Backoff,
     what: str,
-    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+    logger: Warns | None = None,
 ) -> T:
     """Run ``action`` until it succeeds, retrying transient failures for at most ``grace`` seconds.
 

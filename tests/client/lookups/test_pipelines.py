@@ -66,3 +66,19 @@ def test_find_schedule_refuses_ambiguous_names(server: EmulatorServer) -> None:
         )
         with pytest.raises(StudioError, match=f"ids {first.id}, {second.id}"):
             find_schedule(client, "twin")
+
+
+@pytest.mark.integration
+def test_find_schedule_matches_the_name_exactly(server: EmulatorServer) -> None:
+    with StudioClient(client_config(server)) as client:
+        definition = client.trigger_pipeline(datasets=["stats"])
+        for name in ("nightly-eu", "Nightly", "nightly ", "nightly [x]"):
+            client.create_schedule(
+                schedule_name=name, pipeline_id=definition.pipeline_id, cron_expression="0 1 * * *"
+            )
+        assert find_schedule(client, "nightly") is None
+        exact = client.create_schedule(
+            schedule_name="nightly", pipeline_id=definition.pipeline_id, cron_expression="0 2 * * *"
+        )
+        found = find_schedule(client, "nightly")
+        assert found is not None and found.id == exact.id
