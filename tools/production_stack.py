@@ -463,6 +463,12 @@ class ProductionStack:
                 if component.name.startswith("triggerer"):
                     self.triggerer_ids[component.name] = self._registered(known, timeout)
             self.wait_ready(timeout)
+            # In the database too (the environment's copy is what tasks read first), so that Admin >
+            # Connections lists it and its form and Test button work, as with `make up`.
+            from tools.stack import store_studio_connection
+
+            with self.client() as api:
+                store_studio_connection(api, self.studio_url)
         except BaseException:
             self.stop()
             raise

@@ -76,6 +76,29 @@ def extra_field_defaults() -> dict[str, Any]:
     return {name: field["schema"].get("default") for name, field in conn_type["conn-fields"].items()}
 
 
+def store_studio_connection(api: httpx.Client, studio_url: str) -> None:
+    """``datachain_studio_default`` in Airflow's database, through the REST API as the UI would store it:
+    every extra field with its default (Airflow 3.3's Edit form shows only the extra fields the stored
+    extra holds), and the port field set to the emulator's port (Airflow 3.3.2's Test button sends the
+    stored port, ``0`` for none, and the API refuses a test whose port differs).
+
+    :param api: a logged-in client on Airflow's REST API.
+    :param studio_url: the emulator's URL.
+    """
+    body = {
+        "connection_id": CONN_ID,
+        "conn_type": "datachain_studio",
+        "description": "The local Studio emulator that the stack started",
+        "host": studio_url,
+        "port": urllib.parse.urlsplit(studio_url).port,
+        "password": TOKEN,
+        "extra": json.dumps({**extra_field_defaults(), "team": TEAM}),
+    }
+    answer = api.post("/api/v2/connections", json=body)
+    if answer.status_code != 201:
+        raise StackError(f"storing the connection failed: {answer.status_code} {answer.text[:300]}")
+
+
 class StackError(RuntimeError):
     """The stack could not start, or a process of it stopped; the message says which and where to look."""
 
@@ -295,23 +318,9 @@ class Stack:
         return bool(self.dag_ids or self.import_errors) or healthy_for > 30
 
     def store_connection(self) -> None:
-        """``datachain_studio_default`` in Airflow's database, through the REST API as the UI would store
-        it: every extra field with its default (Airflow 3.3's Edit form shows only the extra fields the
-        stored extra holds), and the port field set to the emulator's port (Airflow 3.3.2's Test button
-        sends the stored port, ``0`` for none, and the API refuses a test whose port differs)."""
-        body = {
-            "connection_id": CONN_ID,
-            "conn_type": "datachain_studio",
-            "description": "The local Studio emulator that make up started",
-            "host": self.studio_url,
-            "port": self.studio_port,
-            "password": TOKEN,
-            "extra": json.dumps({**extra_field_defaults(), "team": TEAM}),
-        }
+        """``datachain_studio_default`` in Airflow's database (:func:`store_studio_connection`)."""
         with self.client() as api:
-            answer = api.post("/api/v2/connections", json=body)
-        if answer.status_code != 201:
-            raise StackError(f"storing the connection failed: {answer.status_code} {answer.text[:300]}")
+            store_studio_connection(api, self.studio_url)
 
     def token(self) -> str:
         if not self._token:
