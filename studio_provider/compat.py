@@ -89,6 +89,16 @@ async def atask_instance_state(ti: Any) -> str | None:
     return None if state is None else str(getattr(state, "value", state))
 
 
+def nested_event_extras_supported() -> bool:
+    """Whether an asset event's ``extra`` may hold a nested dict when it is recorded through an
+    ``AssetAlias``: Airflow before 3.1.2 hashes the extra's values there and fails on a dict
+    (apache/airflow#57352)."""
+    from airflow import __version__ as airflow_version
+    from packaging.version import Version
+
+    return Version(airflow_version).release >= (3, 1, 2)
+
+
 def trigger_on_kill_supported() -> bool:
     """Whether the triggerer calls ``BaseTrigger.on_kill()`` when a user kills a deferred task (3.3+)."""
     from airflow.triggers.base import BaseTrigger

@@ -6,7 +6,9 @@ watcher's :class:`~studio_provider.triggers.dataset.StudioDatasetVersionTrigger`
 are built by :func:`event_payload` and are at ``event.extra["payload"]``: Airflow nests a trigger's payload
 there and the operators put the same dict there. Operator events also keep the details at the top level
 of ``extra`` (``extra["version"]``); a watcher's cannot (Airflow writes that ``extra`` itself:
-``{"from_trigger": True, "payload": ...}``). :func:`studio_dataset_events` reads either.
+``{"from_trigger": True, "payload": ...}``). :func:`studio_dataset_events` reads either. On Airflow
+before 3.1.2, which cannot record a nested ``extra`` through an alias (apache/airflow#57352), operator
+events carry the top-level keys only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from studio_provider.assets.uri import SCHEME, dataset_uri, parse_dataset_uri
 from studio_provider.client.dataset_info import DatasetVersionInfo
 from studio_provider.client.errors import StudioError
 from studio_provider.client.lookups import produced_versions
+from studio_provider.compat import nested_event_extras_supported
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ def event_extra(
     :param job_url: that job's Studio page.
     """
     payload = event_payload(version, team=team, job_id=job_id, job_url=job_url)
+    if not nested_event_extras_supported():
+        return payload  # the top-level keys only: studio_dataset_events reads them there
     return {**payload, "payload": dict(payload)}
 
 
@@ -104,6 +109,8 @@ def studio_dataset_events(triggering_asset_events: Mapping[Any, Iterable[Any]] |
             uri = str(getattr(getattr(event, "asset", None), "uri", "") or "")
             extra = getattr(event, "extra", None)
             payload = extra.get("payload") if isinstance(extra, Mapping) else None
+            if payload is None and isinstance(extra, Mapping) and "version" in extra and "dataset" in extra:
+                payload = extra  # an operator's event on Airflow before 3.1.2 (no nested payload)
             if not uri.lower().startswith(f"{SCHEME}:") or not isinstance(payload, Mapping):
                 continue
             details = {name: payload.get(name) for name in PAYLOAD_KEYS}

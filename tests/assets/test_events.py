@@ -26,6 +26,7 @@ from studio_provider.assets import (
     warn_other_team_assets,
 )
 from studio_provider.client.dataset_info import DatasetVersionInfo
+from studio_provider.compat import nested_event_extras_supported
 from studio_provider.emulator import EmulatorServer
 from studio_provider.exceptions import StudioJobFailedError
 from studio_provider.operators.job import StudioRunJobOperator
@@ -130,7 +131,8 @@ def test_events_on_aliases_and_on_declared_assets_that_were_produced(
         "finished_at": None,
     }
     # The details under "payload", where a watcher's event has them, and at the top level as before.
-    assert alias_events[0].extra == {**details, "payload": details}
+    # (Airflow before 3.1.2 cannot record a nested extra through an alias: the top-level keys only.)
+    assert alias_events[0].extra == ({**details, "payload": details} if nested_event_extras_supported() else details)
     assert events[declared].extra["version"] == "1.0.3"
     assert events[not_produced].extra == {}
     assert "datachain://acme/ns/proj/other was not produced" in caplog.text
@@ -168,8 +170,9 @@ def test_operator_and_watcher_events_have_the_same_details() -> None:
     operator_extra = event_extra(thumbs, team="acme", job_id="job-1", job_url="http://studio/job-1")
     # Airflow stores a trigger's payload as {"from_trigger": True, "payload": <the payload>}.
     watcher_extra = {"from_trigger": True, "payload": event_payload(labels, team="acme", job_url="http://studio/job-2")}
-    assert set(operator_extra["payload"]) == set(watcher_extra["payload"]) == set(PAYLOAD_KEYS)
-    assert {"version", "payload", "job_url", "uri"} <= set(operator_extra)
+    operator_details = operator_extra["payload"] if nested_event_extras_supported() else operator_extra
+    assert set(operator_details) == set(watcher_extra["payload"]) == set(PAYLOAD_KEYS)
+    assert {"version", "job_url", "uri"} <= set(operator_extra)
 
     # Through the alias, an operator's event is listed under the asset and under the alias: read once.
     events = triggering(
@@ -317,7 +320,8 @@ def test_a_dag_run_records_the_event_and_queues_the_dag_scheduled_on_the_dataset
         extra = mine[0].extra
         assert extra["version"] == "1.0.0" and extra["num_objects"] == 1200 and extra["size"] == 4096000
         assert extra["dataset"] == "@acme.vision.thumbnails@v1.0.0" and extra["job_url"]
-        assert set(extra["payload"]) == set(PAYLOAD_KEYS) and extra["payload"]["version"] == "1.0.0"
+        details = extra["payload"] if nested_event_extras_supported() else extra
+        assert set(details) == set(PAYLOAD_KEYS) and details["version"] == "1.0.0"
         assert mine[0].source_dag_id == "studio_assets_producer"
         queued = session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id).all()
         assert [q.target_dag_id for q in queued] == ["studio_assets_consumer"]
