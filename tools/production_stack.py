@@ -415,6 +415,7 @@ class ProductionStack:
         env = airflow_env(
             self.home,
             self.studio_url,
+            env_connection=False,  # in the database (start() stores it), as `make up` keeps it
             AIRFLOW__CORE__DAGS_FOLDER=str(self.dags),
             AIRFLOW__API__HOST="127.0.0.1",
             AIRFLOW__API__PORT=str(self.port),
@@ -463,8 +464,8 @@ class ProductionStack:
                 if component.name.startswith("triggerer"):
                     self.triggerer_ids[component.name] = self._registered(known, timeout)
             self.wait_ready(timeout)
-            # In the database too (the environment's copy is what tasks read first), so that Admin >
-            # Connections lists it and its form and Test button work, as with `make up`.
+            # In the database, so that Admin > Connections lists it and its form and Test button work,
+            # as with `make up` (a caller's own AIRFLOW_CONN_ setting, as the benchmark's, still wins).
             from tools.stack import store_studio_connection
 
             with self.client() as api:
@@ -590,9 +591,9 @@ class ProductionStack:
         answer.raise_for_status()
         return str(answer.json()["access_token"])
 
-    def client(self) -> httpx.Client:
-        """An httpx client on Airflow's REST API, logged in."""
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=30)
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An httpx client on Airflow's REST API, logged in, with ``timeout`` seconds per request."""
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=timeout)
 
     def __enter__(self) -> ProductionStack:
         return self.start()
