@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from studio_provider.emulator import EmulatorServer
-from tests.reliability.airflow_cluster import AirflowCluster, all_text_files, db_dump, wait_until
+from tests.reliability.airflow_cluster import AirflowCluster, all_text_files, db_dump, log_files, wait_until
 from tests.reliability.dag_templates import (
     LOST_DAG_ID,
     LOST_TASKS,
@@ -70,12 +70,26 @@ def job_figures(
     """Jobs per task, lines lost and written twice (over every try's log), tasks failed."""
     instances = cluster.task_instances(dag_id, run_id)
     jobs_per_task: dict[str, int] = {}
-    lost = doubled = 0
+    lost = doubled = moved = before_move = 0
     for task in tasks:
         jobs = task_jobs(emulator, dag_id, run_id, task)
         jobs_per_task[task] = len(jobs)
         if len(jobs) != 1:
             continue
+        # A trigger that moved to the other triggerer (Airflow redistributes triggers when one misses
+        # its health check) is rebuilt there and writes again what came after its last checkpoint: the
+        # known limit of docs/reliability.md, bounded by what the first triggerer wrote.
+        parts = [studio_lines(text, jobs[0].id) for name, text in log_files(cluster, dag_id, run_id, task).items()
+                 if ".trigger." in name]
+        parts = [part for part in parts if part]
+        # Lost means in no log at all: after triggers moved, Airflow's log view of a task sometimes lacks
+        # a triggerer's file that is on disk (its log server is the other triggerer's), so both count.
+        on_disk = {line for part in parts for line in part}
+        if len(parts) > 1:
+            moved += 1
+            order = words(task, count)
+            last = max(parts, key=lambda part: order.index(part[-1]) if part[-1] in order else -1)
+            before_move += sum(len(part) for part in parts if part is not last)
         tries = int(instances[task]["try_number"])
         written = [
             line
@@ -83,7 +97,7 @@ def job_figures(
             for line in studio_lines(cluster.task_log(dag_id, run_id, task, try_number=attempt), jobs[0].id)
         ]
         expected = words(task, count)
-        lost += len(set(expected) - set(written))
+        lost += len(set(expected) - set(written) - on_disk)
         doubled += len(written) - len(set(written))
     return {
         "tasks": len(tasks),
@@ -94,6 +108,8 @@ def job_figures(
         "log lines expected": len(tasks) * count,
         "lost": lost,
         "written twice": doubled,
+        "triggers that moved between triggerers": moved,
+        "lines written before a move": before_move,
     }
 
 
@@ -121,7 +137,7 @@ def test_lost_create_responses_through_celery(airflow_production: tuple[AirflowC
     assert lost >= 2, figures  # the fault really hit the creates
     assert state == "success", figures
     assert figures["jobs found"] == len(LOST_TASKS) and not figures["tasks without exactly one job"], figures
-    assert figures["lost"] == 0 and figures["written twice"] == 0, figures
+    assert figures["lost"] == 0 and figures["written twice"] <= figures["lines written before a move"], figures
 
 
 def test_studio_outage_while_tasks_are_deferred(airflow_production: tuple[AirflowCluster, EmulatorServer]) -> None:
@@ -153,7 +169,7 @@ def test_studio_outage_while_tasks_are_deferred(airflow_production: tuple[Airflo
     assert refused > 0, figures
     assert state == "success", figures
     assert figures["jobs found"] == len(OUTAGE_TASKS) and not figures["tasks without exactly one job"], figures
-    assert figures["lost"] == 0 and figures["written twice"] == 0, figures
+    assert figures["lost"] == 0 and figures["written twice"] <= figures["lines written before a move"], figures
 
 
 def test_kill_9_the_triggerer_holding_the_triggers(airflow_production: tuple[AirflowCluster, EmulatorServer]) -> None:
