@@ -95,6 +95,22 @@ def run_phase(pipeline: Pipeline) -> Phase:
     return Phase.ACTIVE
 
 
+
+#: The templated fields of a run's settings, shared by both pipeline operators (with the connection's).
+SETTINGS_TEMPLATE_FIELDS = (
+    "environment",
+    "requirements",
+    "python_version",
+    "workers",
+    "priority",
+    "repository",
+    "files",
+    "file_ids",
+    "credentials_names",
+    "studio_conn_id",
+    "team",
+)
+
 class _PipelineWaiting(StudioDatasetEventsMixin, StudioWaitingOperator[PipelineWaitResult]):
     """What the run operators share: the definition's settings, starting a run once, XCom, waiting
     (deferred or here), a retry that finds the run it paused, and the outcome.
@@ -406,17 +422,7 @@ class StudioTriggerPipelineOperator(_PipelineWaiting):
 
     template_fields: Sequence[str] = (
         "datasets",
-        "environment",
-        "requirements",
-        "python_version",
-        "workers",
-        "priority",
-        "repository",
-        "files",
-        "file_ids",
-        "credentials_names",
-        "studio_conn_id",
-        "team",
+        *SETTINGS_TEMPLATE_FIELDS,
     )
 
     def __init__(self, *, datasets: Sequence[str] | str, run: bool = True, **kwargs: Any) -> None:
@@ -490,17 +496,7 @@ class StudioRunPipelineOperator(_PipelineWaiting):
     template_fields: Sequence[str] = (
         "definition_id",
         "pipeline_name",
-        "environment",
-        "requirements",
-        "python_version",
-        "workers",
-        "priority",
-        "repository",
-        "files",
-        "file_ids",
-        "credentials_names",
-        "studio_conn_id",
-        "team",
+        *SETTINGS_TEMPLATE_FIELDS,
     )
 
     def __init__(
